@@ -1,0 +1,33 @@
+"""dlscratch: the network of "Deep Learning from Scratch", from scratch in NumPy."""
+
+from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from .base import Operation, ParamOperation
+from .callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint
+from .dense import BiasAdd, WeightMultiply
+from .dropout import Dropout
+from .layers import Dense, Layer
+from .losses import (
+    BinaryCrossEntropy,
+    Huber,
+    Loss,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
+from .network import NeuralNetwork
+from .optimizers import SGD, Optimizer, SGDMomentum
+from .persistence import ModelFileError
+from .train import History, Trainer, TrainingDivergedError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ELU", "GELU", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh",
+    "Operation", "ParamOperation", "WeightMultiply", "BiasAdd", "Dropout",
+    "Layer", "Dense",
+    "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "SoftmaxCrossEntropy",
+    "BinaryCrossEntropy",
+    "NeuralNetwork", "Optimizer", "SGD", "SGDMomentum",
+    "Trainer", "History", "TrainingDivergedError", "ModelFileError",
+    "Callback", "EarlyStopping", "ModelCheckpoint", "LambdaCallback",
+]

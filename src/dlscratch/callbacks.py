@@ -1,0 +1,169 @@
+"""Callbacks: hooks the Trainer calls at the start and end of training, epochs and evaluations."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .validation import check_number, check_positive
+
+if TYPE_CHECKING:
+    from .train import History, Trainer
+
+
+class Callback:
+    """Override any hook; set ``trainer.stop_training = True`` to end training after this epoch.
+
+    ``logs`` holds ``loss`` (the epoch's mean training loss) and ``lr``, plus, after an
+    evaluation, ``val_loss`` and the metrics (``accuracy`` or ``mae``, ``rmse``, ``r2``).
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Before the first epoch."""
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Before epoch ``epoch`` (counted from 1)."""
+
+    def on_evaluate(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        """After an evaluation on the test data at the end of ``epoch``."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        """After epoch ``epoch`` (and its evaluation, if any)."""
+
+    def on_train_end(self, trainer: Trainer, history: History) -> None:
+        """After the last epoch, an early stop or an interruption."""
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-ready state and arrays, saved in checkpoints so a resumed run is identical."""
+        return {}, {}
+
+    def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+
+class EarlyStopping(Callback):
+    """Stop after ``patience`` evaluations in a row whose ``val_loss`` is not below best - min_delta.
+
+    With ``restore_best_weights`` the parameters of the best evaluation are copied back into
+    the network (in place) when training ends. ``patience=1`` is the book's rule.
+    """
+
+    def __init__(self, patience: int = 1, min_delta: float = 0.0,
+                 restore_best_weights: bool = True, book_messages: bool = False) -> None:
+        check_number("patience", patience, low=0, low_open=False, integer=True,
+                     owner="EarlyStopping")
+        check_number("min_delta", min_delta, low=0, low_open=False, owner="EarlyStopping")
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = restore_best_weights
+        self.book_messages = book_messages
+        self.best_loss: float | None = None
+        self.best_epoch: int | None = None
+        self.best_params: list[np.ndarray] | None = None
+        self.wait = 0
+        self.last_epoch = 0
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.best_params is None:
+            self.best_loss, self.best_epoch, self.wait = None, None, 0
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        self.last_epoch = epoch
+
+    def on_evaluate(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        loss = logs["val_loss"]
+        if self.best_loss is None or loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.wait = loss, epoch, 0
+            params = trainer.net.params()
+            if self.best_params is None:
+                self.best_params = [param.copy() for param in params]
+            else:
+                for saved, param in zip(self.best_params, params):
+                    np.copyto(saved, param)
+            if self.book_messages:
+                trainer.say(f"Validation loss after {epoch} epochs is {loss:.3f}")
+            return
+        self.wait += 1
+        if self.wait >= max(self.patience, 1):
+            trainer.stop_training = True
+            if self.book_messages:
+                trainer.say(f"Loss increased after epoch {epoch}, final loss was "
+                            f"{self.best_loss:.3f}, using the model from epoch {self.best_epoch}")
+            else:
+                trainer.say(f"Early stopping at epoch {epoch}: no improvement on "
+                            f"{self.best_loss:.4g} (epoch {self.best_epoch}) for {self.wait} "
+                            f"evaluation(s)")
+        elif self.book_messages:
+            trainer.say(f"Validation loss after {epoch} epochs is {loss:.3f}")
+
+    def on_train_end(self, trainer: Trainer, history: History) -> None:
+        if self.restore_best_weights and self.best_params is not None \
+                and self.best_epoch != self.last_epoch:
+            for param, saved in zip(trainer.net.params(), self.best_params):
+                np.copyto(param, saved)
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state = {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "wait": self.wait,
+                 "last_epoch": self.last_epoch}
+        arrays = {} if self.best_params is None else {
+            f"best.{i}": p for i, p in enumerate(self.best_params)}
+        return state, arrays
+
+    def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
+        self.wait, self.last_epoch = state["wait"], state["last_epoch"]
+        self.best_params = [np.array(arrays[f"best.{i}"]) for i in range(len(arrays))] or None
+
+
+class ModelCheckpoint(Callback):
+    """Save the network to ``path`` (``{epoch}`` is filled in) after evaluations, atomically.
+
+    ``save_best_only``: only when ``val_loss`` improves; otherwise after every ``every``-th
+    evaluation.
+    """
+
+    def __init__(self, path: str | os.PathLike, save_best_only: bool = False,
+                 every: int = 1) -> None:
+        check_positive("every", every, integer=True, owner="ModelCheckpoint")
+        self.path = os.fspath(path)
+        self.save_best_only = save_best_only
+        self.every = int(every)
+        self.best_loss: float | None = None
+        self.evaluations = 0
+        self.saved: list[str] = []
+
+    def on_evaluate(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        self.evaluations += 1
+        loss = logs["val_loss"]
+        if self.save_best_only:
+            if self.best_loss is not None and loss >= self.best_loss:
+                return
+            self.best_loss = loss
+        elif self.evaluations % self.every:
+            return
+        path = self.path.format(epoch=epoch)
+        trainer.net.save(path)
+        self.saved.append(path)
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"best_loss": self.best_loss, "evaluations": self.evaluations}, {}
+
+    def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.best_loss, self.evaluations = state["best_loss"], state["evaluations"]
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda t, e, logs: ...)``."""
+
+    def __init__(self, **hooks: Any) -> None:
+        allowed = {"on_train_begin", "on_epoch_begin", "on_evaluate", "on_epoch_end",
+                   "on_train_end"}
+        for name, function in hooks.items():
+            if name not in allowed:
+                raise ValueError(f"LambdaCallback: unknown hook {name!r}; expected one of "
+                                 f"{sorted(allowed)}")
+            if not callable(function):
+                raise TypeError(f"LambdaCallback: {name} must be callable, got {function!r}")
+            setattr(self, name, function)

@@ -1,0 +1,114 @@
+"""Finite-difference gradient checks for operations, losses and whole networks (use float64)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .base import Operation, ParamOperation
+from .losses import Loss
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """d f / d x by central differences, perturbing ``x`` in place one element at a time."""
+    grad = np.zeros(x.shape, dtype=np.float64)
+    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
+    if not np.shares_memory(flat_x, x):
+        raise ValueError("numerical_gradient: x must be contiguous (it is perturbed in place)")
+    for i in range(flat_x.size):
+        original = flat_x[i]
+        flat_x[i] = original + eps
+        plus = f()
+        flat_x[i] = original - eps
+        minus = f()
+        flat_x[i] = original
+        flat_grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def _relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    scale = np.maximum(np.abs(analytic) + np.abs(numeric), 1e-8)
+    return float((np.abs(analytic - numeric) / scale).max()) if analytic.size else 0.0
+
+
+def _assert_close(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float,
+                  atol: float) -> float:
+    if analytic.shape != numeric.shape:
+        raise AssertionError(f"{name}: analytic gradient has shape {analytic.shape}, numerical "
+                             f"{numeric.shape}")
+    if not np.allclose(analytic, numeric, rtol=rtol, atol=atol):
+        worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), analytic.shape)
+        raise AssertionError(f"{name}: gradient mismatch at {worst}: analytic "
+                             f"{analytic[worst]:.8g}, numerical {numeric[worst]:.8g} "
+                             f"(max relative error {_relative_error(analytic, numeric):.2e})")
+    return _relative_error(analytic, numeric)
+
+
+def check_operation(operation: Operation, input_: np.ndarray, *, seed: int = 0,
+                    eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7) -> dict[str, float]:
+    """Check ``backward`` of ``operation`` (and ``param_grad``) against finite differences.
+
+    Uses the scalar L = sum(output * G) for a fixed random G, so dL/doutput = G. Inputs should
+    be float64. Raises AssertionError naming the gradient that disagrees; returns the max
+    relative errors.
+    """
+    input_ = np.array(input_, dtype=np.float64)
+    output = operation.forward(input_)
+    weights = np.random.default_rng(seed).standard_normal(output.shape)
+
+    def scalar() -> float:
+        return float(np.sum(operation.forward(input_) * weights))
+
+    operation.forward(input_)
+    analytic_input = np.array(operation.backward(weights.copy()), dtype=np.float64)
+    analytic_param = None
+    if isinstance(operation, ParamOperation):
+        analytic_param = np.array(operation.param_grad, dtype=np.float64)
+    errors = {"input": _assert_close(f"{type(operation).__name__} input gradient",
+                                     analytic_input, numerical_gradient(scalar, input_, eps),
+                                     rtol, atol)}
+    if analytic_param is not None:
+        errors["param"] = _assert_close(f"{type(operation).__name__} parameter gradient",
+                                        analytic_param,
+                                        numerical_gradient(scalar, operation.param, eps),
+                                        rtol, atol)
+    return errors
+
+
+def check_loss(loss: Loss, prediction: np.ndarray, target: np.ndarray, *, eps: float = 1e-6,
+               rtol: float = 1e-5, atol: float = 1e-7) -> float:
+    """Check ``loss.backward()`` against finite differences of ``loss.forward``."""
+    prediction = np.array(prediction, dtype=np.float64)
+    loss.forward(prediction, target)
+    analytic = np.array(loss.backward(), dtype=np.float64)
+    numeric = numerical_gradient(lambda: loss.forward(prediction, target), prediction, eps)
+    return _assert_close(f"{type(loss).__name__} gradient", analytic, numeric, rtol, atol)
+
+
+def check_network(net, X: np.ndarray, y: np.ndarray, *, eps: float = 1e-6, rtol: float = 1e-5,
+                  atol: float = 1e-7) -> dict[str, float]:
+    """Check every parameter gradient (and dL/dX) of ``net`` (dtype float64) on one batch."""
+    if net.dtype != np.float64:
+        raise ValueError(f"check_network: the network must be float64, got {net.dtype}")
+    X = np.array(X, dtype=np.float64)
+    needed = net.input_grad_needed
+    net.input_grad_needed = True
+    net._set_first_layer_input_grad()
+    try:
+        def loss_value() -> float:
+            return net.loss.forward(net.forward(X), y)
+
+        prediction = net.forward(X)
+        net.loss.forward(prediction, y)
+        analytic_input = np.array(net.backward(net.loss.backward()), dtype=np.float64)
+        analytic = [np.array(g, dtype=np.float64) for g in net.param_grads()]
+        errors = {"input": _assert_close("network input gradient", analytic_input,
+                                         numerical_gradient(loss_value, X, eps), rtol, atol)}
+        for (name, param), grad in zip(net.named_params(), analytic):
+            errors[name] = _assert_close(f"network gradient of {name}", grad,
+                                         numerical_gradient(loss_value, param, eps), rtol, atol)
+    finally:
+        net.input_grad_needed = needed
+        net._set_first_layer_input_grad()
+    return errors

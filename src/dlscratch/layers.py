@@ -1,0 +1,153 @@
+"""Layers: groups of operations that build themselves on the first forward pass."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .activations import Sigmoid
+from .base import Operation, ParamOperation
+from .dense import BiasAdd, WeightMultiply
+from .dropout import Dropout
+from .validation import check_choice, check_number, check_positive, check_same_shape
+
+WEIGHT_INITS = ("standard", "glorot", "he")
+
+
+class Layer(Operation):
+    """A sequence of operations with ``neurons`` outputs; ``params``/``param_grads`` in matching order.
+
+    ``_setup_layer(input_)`` builds ``operations`` and ``params`` on the first ``forward``, so the
+    input size is inferred. The network gives each layer its own random generator (``rng``) and
+    the array ``dtype``.
+    """
+
+    def __init__(self, neurons: int) -> None:
+        super().__init__()
+        check_positive("neurons", neurons, integer=True, owner=type(self).__name__)
+        self.neurons = int(neurons)
+        self.first = True
+        self.params: list[np.ndarray] = []
+        self.param_grads: list[np.ndarray] = []
+        self.operations: list[Operation] = []
+        self.input_grad_needed = True
+        self.rng: np.random.Generator | None = None
+        self.dtype: np.dtype | None = None
+        self.seed: int | None = None
+        self.input_shape: tuple[int, ...] | None = None
+
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _setup_layer")
+
+    def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
+        """Build the layer if needed, then pass ``input_`` through every operation in order."""
+        if self.first:
+            if self.rng is None:
+                self.rng = np.random.default_rng(self.seed)
+            if self.dtype is None:
+                self.dtype = input_.dtype if input_.dtype.kind == "f" else np.dtype(np.float64)
+            self.input_shape = tuple(input_.shape[1:])
+            self._setup_layer(input_)
+            self.first = False
+        elif input_.shape[1:] != self.input_shape:
+            raise ValueError(f"{type(self).__name__}.forward: input has shape {input_.shape}, but "
+                             f"the layer was built for inputs of shape (batch, "
+                             f"{', '.join(map(str, self.input_shape))})")
+        self.input_ = input_
+        for operation in self.operations:
+            input_ = operation.forward(input_, inference)
+        self.output = input_
+        return self.output
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
+        """Pass the gradient through the operations in reverse; store the parameter gradients."""
+        check_same_shape(self, "output_grad", output_grad, "output", self.output)
+        first_operation = self.operations[0]
+        if isinstance(first_operation, ParamOperation):
+            first_operation.input_grad_needed = self.input_grad_needed
+        for operation in reversed(self.operations):
+            output_grad = operation.backward(output_grad)
+        self.param_grads = [operation.param_grad for operation in self.operations
+                            if isinstance(operation, ParamOperation)]
+        if output_grad is not None:
+            check_same_shape(self, "input_grad", output_grad, "input", self.input_)
+        self.input_grad = output_grad
+        return output_grad
+
+    def _release(self) -> None:
+        super()._release()
+        for operation in self.operations:
+            operation._release()
+
+    def reset(self) -> None:
+        """Forget the parameters: the next forward builds the layer afresh."""
+        self.first = True
+        self.params, self.param_grads, self.operations = [], [], []
+
+    def parameter_names(self) -> list[str]:
+        """Names of ``params`` in order, used in state dicts (``layers.0.W``)."""
+        return [f"param{i}" for i in range(len(self.params))]
+
+    def get_config(self) -> dict:
+        return {"neurons": self.neurons}
+
+
+class Dense(Layer):
+    """out = activation(X @ W + B), then dropout in training when ``dropout`` < 1.
+
+    X: (batch, n_in), W: (n_in, neurons), B: (1, neurons). ``weight_init``: ``"standard"``
+    (the book's: W and B from N(0, 1)), ``"glorot"`` (W from N(0, 2 / (n_in + neurons)), B = 0)
+    or ``"he"`` (W from N(0, 2 / n_in), B = 0), where the second number is the variance.
+    ``dropout`` is the keep probability, as in the book.
+    """
+
+    def __init__(self, neurons: int, activation: Operation | None = None,
+                 weight_init: str = "standard", dropout: float = 1.0,
+                 conv_in: bool = False) -> None:
+        super().__init__(neurons)
+        if activation is None:
+            activation = Sigmoid()
+        if not isinstance(activation, Operation):
+            raise TypeError(f"Dense: activation must be an Operation such as Sigmoid(), got "
+                            f"{activation!r}")
+        check_choice("weight_init", weight_init, WEIGHT_INITS, owner="Dense")
+        check_number("dropout", dropout, low=0, high=1, owner="Dense")
+        # A layer keeps its own activation: one instance shared by two layers would mix up the
+        # inputs each one stores for its backward pass.
+        self.activation = copy.copy(activation)
+        self.weight_init = weight_init
+        self.dropout = float(dropout)
+        self.conv_in = conv_in
+
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        if input_.ndim != 2:
+            raise ValueError(f"Dense.forward: input must have 2 dimensions (batch, features), "
+                             f"got shape {input_.shape}")
+        n_in = input_.shape[1]
+        if self.weight_init == "standard":
+            W = self.rng.standard_normal((n_in, self.neurons))
+            B = self.rng.standard_normal((1, self.neurons))
+        else:
+            variance = 2.0 / (n_in + self.neurons) if self.weight_init == "glorot" else 2.0 / n_in
+            W = self.rng.standard_normal((n_in, self.neurons)) * np.sqrt(variance)
+            B = np.zeros((1, self.neurons))
+        self.params = [W.astype(self.dtype), B.astype(self.dtype)]
+        self.operations = [WeightMultiply(self.params[0]), BiasAdd(self.params[1]),
+                           self.activation]
+        if self.dropout < 1.0:
+            dropout = Dropout(self.dropout)
+            dropout.rng = self.rng
+            self.operations.append(dropout)
+
+    def parameter_names(self) -> list[str]:
+        return ["W", "B"]
+
+    def get_config(self) -> dict:
+        return {"neurons": self.neurons, "weight_init": self.weight_init,
+                "dropout": self.dropout}
+
+    def __repr__(self) -> str:
+        extra = f", dropout={self.dropout}" if self.dropout < 1 else ""
+        return (f"Dense(neurons={self.neurons}, activation={self.activation!r}, "
+                f"weight_init={self.weight_init!r}{extra})")

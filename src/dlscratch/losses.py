@@ -1,0 +1,215 @@
+"""Losses: compare a prediction with its target; ``backward`` gives dL/d(prediction)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import softmax
+from .validation import check_number
+
+
+class Loss:
+    """``forward(prediction, target)`` returns the loss as a float; ``backward()`` its gradient."""
+
+    #: whether the loss is one of classification (the trainer then reports accuracy)
+    classification = False
+
+    def __init__(self) -> None:
+        self.prediction: np.ndarray | None = None
+        self.target: np.ndarray | None = None
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        """The loss of ``prediction`` against ``target`` (same shape, or labels where accepted)."""
+        target = self._check_target(prediction, target)
+        self.prediction = prediction
+        self.target = target
+        return float(self._output())
+
+    def backward(self) -> np.ndarray:
+        """dL/d(prediction), of the prediction's shape."""
+        if self.prediction is None:
+            raise RuntimeError(f"{type(self).__name__}.backward was called before forward")
+        self.input_grad = self._input_grad()
+        if self.input_grad.shape != self.prediction.shape:
+            raise ValueError(f"{type(self).__name__}.backward: gradient has shape "
+                             f"{self.input_grad.shape}, the prediction {self.prediction.shape}")
+        return self.input_grad
+
+    def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        name = type(self).__name__
+        prediction_shape = getattr(prediction, "shape", None)
+        target_shape = getattr(target, "shape", None)
+        if prediction_shape is None or target_shape is None:
+            raise TypeError(f"{name}.forward: prediction and target must be arrays, got "
+                            f"{type(prediction).__name__} and {type(target).__name__}")
+        if target_shape != prediction_shape:
+            if (prediction.ndim == 2 and prediction.shape[1] == 1 and target.ndim == 1
+                    and len(target) == len(prediction)):
+                return target.reshape(-1, 1)
+            raise ValueError(f"{name}.forward: target has shape {target_shape}, but the "
+                             f"prediction has shape {prediction_shape}; they must be equal")
+        return target
+
+    def _output(self) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must implement _output")
+
+    def _input_grad(self) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement _input_grad")
+
+    def get_config(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class MeanSquaredError(Loss):
+    """L = sum((p - y)^2) / batch;  dL/dp = 2 (p - y) / batch (the book's definition).
+
+    ``normalize=True`` first divides each row of the prediction by its sum (the book's option
+    for sigmoid outputs on one-hot targets); the gradient goes through that division too.
+    """
+
+    def __init__(self, normalize: bool = False) -> None:
+        super().__init__()
+        self.normalize = bool(normalize)
+
+    def _output(self) -> float:
+        prediction = self.prediction
+        if self.normalize:
+            self._row_sum = prediction.sum(axis=1, keepdims=True)
+            prediction = prediction / self._row_sum
+            self._normalized = prediction
+        self._difference = prediction - self.target
+        return float(np.vdot(self._difference, self._difference)) / len(prediction)
+
+    def _input_grad(self) -> np.ndarray:
+        grad = self._difference * (2.0 / len(self.prediction))
+        if self.normalize:
+            inner = (grad * self._normalized).sum(axis=1, keepdims=True)
+            grad = (grad - inner) / self._row_sum
+        return grad
+
+    def get_config(self) -> dict:
+        return {"normalize": self.normalize} if self.normalize else {}
+
+
+class MeanAbsoluteError(Loss):
+    """L = sum(|p - y|) / batch;  dL/dp = sign(p - y) / batch."""
+
+    def _output(self) -> float:
+        self._difference = self.prediction - self.target
+        return float(np.abs(self._difference).sum()) / len(self.prediction)
+
+    def _input_grad(self) -> np.ndarray:
+        return np.sign(self._difference) * (1.0 / len(self.prediction))
+
+
+class Huber(Loss):
+    """L = sum(d^2/2 if |d| <= delta else delta (|d| - delta/2)) / batch, d = p - y;
+    dL/dp = clip(d, -delta, delta) / batch."""
+
+    def __init__(self, delta: float = 1.0) -> None:
+        super().__init__()
+        check_number("delta", delta, low=0, owner="Huber")
+        self.delta = float(delta)
+
+    def _output(self) -> float:
+        d = self.prediction - self.target
+        self._difference = d
+        absolute = np.abs(d)
+        quadratic = np.minimum(absolute, self.delta)
+        linear = absolute - quadratic
+        return float((0.5 * quadratic * quadratic + self.delta * linear).sum()) / len(d)
+
+    def _input_grad(self) -> np.ndarray:
+        return np.clip(self._difference, -self.delta, self.delta) * (1.0 / len(self.prediction))
+
+    def get_config(self) -> dict:
+        return {"delta": self.delta}
+
+
+class SoftmaxCrossEntropy(Loss):
+    """L = -sum(y * log softmax(p)) / batch, via log-sum-exp;  dL/dp = (softmax(p) - y) / batch.
+
+    ``target``: one-hot rows (batch, classes) that sum to one, or integer labels (batch,).
+    ``eps`` is accepted for the book's signature and unused: no clipping is needed.
+    """
+
+    classification = True
+
+    def __init__(self, eps: float = 1e-9) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        target_ndim = getattr(target, "ndim", None)
+        if target_ndim == 1 and getattr(prediction, "ndim", None) == 2:
+            if target.dtype.kind not in "iu":
+                if target.dtype.kind != "f" or not np.array_equal(target, np.round(target)):
+                    raise TypeError("SoftmaxCrossEntropy.forward: integer class labels expected "
+                                    f"for a 1-D target, got dtype {target.dtype}")
+                target = target.astype(np.int64)
+            if len(target) != len(prediction):
+                raise ValueError(f"SoftmaxCrossEntropy.forward: {len(target)} labels for "
+                                 f"{len(prediction)} predictions")
+            classes = prediction.shape[1]
+            if len(target) and (target.min() < 0 or target.max() >= classes):
+                bad = target[(target < 0) | (target >= classes)][0]
+                raise ValueError(f"SoftmaxCrossEntropy.forward: class label {bad} is out of "
+                                 f"range; expected labels in [0, {classes - 1}]")
+            return target
+        target = super()._check_target(prediction, target)
+        row_sums = target.sum(axis=1)
+        if len(row_sums) and np.abs(row_sums - 1.0).max() > 1e-3:
+            row = int(np.abs(row_sums - 1.0).argmax())
+            raise ValueError(f"SoftmaxCrossEntropy.forward: target row {row} sums to "
+                             f"{row_sums[row]:.4g}; one-hot (or probability) rows must sum to 1")
+        return target
+
+    def _output(self) -> float:
+        logits = self.prediction
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_sum_exp = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probabilities = shifted - log_sum_exp
+        self._probabilities = np.exp(log_probabilities)
+        n = len(logits)
+        if self.target.ndim == 1:
+            picked = log_probabilities[np.arange(n), self.target]
+            return -float(picked.sum()) / n
+        return -float(np.vdot(self.target, log_probabilities)) / n
+
+    def _input_grad(self) -> np.ndarray:
+        grad = self._probabilities
+        if self.target.ndim == 1:
+            grad[np.arange(len(grad)), self.target] -= 1.0
+        else:
+            grad -= self.target
+        grad *= 1.0 / len(grad)
+        return grad
+
+    def get_config(self) -> dict:
+        return {}
+
+
+class BinaryCrossEntropy(Loss):
+    """L = sum(softplus(p) - y p) / batch on logits p (stable form);  dL/dp = (sigmoid(p) - y) / batch.
+
+    ``target``: 0/1 (or probabilities) of the prediction's shape.
+    """
+
+    classification = True
+
+    def _output(self) -> float:
+        p = self.prediction
+        softplus = np.maximum(p, 0) + np.log1p(np.exp(-np.abs(p)))
+        return float((softplus - self.target * p).sum()) / len(p)
+
+    def _input_grad(self) -> np.ndarray:
+        probabilities = 0.5 * (np.tanh(0.5 * self.prediction) + 1.0)
+        return (probabilities - self.target) * (1.0 / len(self.prediction))
+
+
+__all__ = ["Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "SoftmaxCrossEntropy",
+           "BinaryCrossEntropy", "softmax"]

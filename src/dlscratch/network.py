@@ -1,0 +1,271 @@
+"""NeuralNetwork: layers in order plus a loss; forward, backward and one training step."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .base import Operation
+from .layers import Layer
+from .losses import Loss
+from .validation import as_array, check_positive
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class NeuralNetwork:
+    """X -> layers[0] -> ... -> layers[-1] -> prediction; ``loss`` compares it with y.
+
+    ``seed`` fixes every layer's initial weights (each layer draws from its own child generator
+    of ``numpy.random.SeedSequence(seed)``, so equal layers start different); ``dtype`` is the
+    array type of parameters and activations (float32 for speed, float64 for gradient checks).
+    """
+
+    def __init__(self, layers: Sequence[Operation], loss: Loss, seed: int | None = 1,
+                 dtype: type | np.dtype | str = np.float32) -> None:
+        if isinstance(layers, Operation) or not isinstance(layers, Iterable):
+            raise TypeError(f"NeuralNetwork: layers must be a list of layers, got {layers!r}")
+        layers = list(layers)
+        if not layers:
+            raise ValueError("NeuralNetwork: layers is empty; expected at least one layer")
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Operation):
+                raise TypeError(f"NeuralNetwork: layers[{index}] must be a Layer (such as "
+                                f"Dense(...)), got {layer!r}")
+            if any(layer is other for other in layers[:index]):
+                raise ValueError(f"NeuralNetwork: layers[{index}] is the same object as an "
+                                 f"earlier layer; every layer must be its own instance")
+        if not isinstance(loss, Loss):
+            raise TypeError(f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(), "
+                            f"got {loss!r}")
+        if seed is not None:
+            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+                raise TypeError(f"NeuralNetwork: seed must be a non-negative integer or None, "
+                                f"got {seed!r}")
+            if seed < 0:
+                raise ValueError(f"NeuralNetwork: seed must be >= 0, got {seed}")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype!r}") \
+                from None
+        if dtype not in DTYPES:
+            raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
+        self.layers = layers
+        self.loss = loss
+        self.seed = seed
+        self.dtype = dtype
+        self._entropy = np.random.SeedSequence(seed).entropy
+        self.input_grad_needed = False
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ building
+    def reset_parameters(self) -> None:
+        """Forget all parameters; the next forward draws them again from the network's seed."""
+        children = np.random.SeedSequence(self._entropy).spawn(len(self.layers))
+        for layer, child in zip(self.layers, children):
+            layer.rng = np.random.Generator(np.random.PCG64(child))
+            layer.dtype = self.dtype
+            if isinstance(layer, Layer):
+                layer.reset()
+        self._set_first_layer_input_grad()
+
+    def _set_first_layer_input_grad(self) -> None:
+        for index, layer in enumerate(self.layers):
+            layer.input_grad_needed = self.input_grad_needed or index > 0
+
+    @property
+    def built(self) -> bool:
+        """Whether every layer has its parameters (after the first forward)."""
+        return not any(getattr(layer, "first", False) for layer in self.layers)
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of one input row the network was built for, or None before the first forward."""
+        return getattr(self.layers[0], "input_shape", None) if self.built else None
+
+    def build(self, input_shape: int | Sequence[int]) -> NeuralNetwork:
+        """Create the parameters for inputs of shape (batch, *input_shape) without training."""
+        shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) else tuple(input_shape)
+        self.forward(np.zeros((1, *shape), dtype=self.dtype), inference=True)
+        self._release()
+        return self
+
+    # ------------------------------------------------------------------ the passes
+    def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
+        """The prediction for ``x_batch`` (batch, features); keeps what backward needs."""
+        X = np.asarray(x_batch)
+        if X.dtype != self.dtype:
+            if X.dtype.kind not in "biuf":
+                raise TypeError(f"NeuralNetwork.forward: x_batch must hold real numbers, got "
+                                f"dtype {X.dtype}")
+            X = X.astype(self.dtype)
+        if X.ndim < 2:
+            raise ValueError(f"NeuralNetwork.forward: x_batch must have 2 dimensions (batch, "
+                             f"features), got shape {X.shape}")
+        for layer in self.layers:
+            X = layer.forward(X, inference)
+        return X
+
+    def backward(self, loss_grad: np.ndarray) -> np.ndarray | None:
+        """Send dL/d(prediction) back through the layers; each stores its parameter gradients.
+
+        Returns dL/dX when ``input_grad_needed`` is set, else None (nobody needs it in training).
+        """
+        grad = loss_grad
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                    inference: bool = False) -> float:
+        """Forward, loss, backward on one batch; returns the loss."""
+        prediction = self.forward(x_batch, inference)
+        batch_loss = self.loss.forward(prediction, y_batch)
+        self.backward(self.loss.backward())
+        return batch_loss
+
+    def predict(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """The network's output for every row of X, in batches (memory bounded by the batch).
+
+        Inference mode: dropout is off and no activation is kept once it returns.
+        """
+        check_positive("batch_size", batch_size, integer=True, owner="NeuralNetwork.predict")
+        X = as_array(X, "X", ndim=tuple(range(2, 6)), owner="NeuralNetwork.predict",
+                     allow_empty=True)
+        self.check_features(X, "X", "NeuralNetwork.predict")
+        if len(X) == 0:
+            raise ValueError(f"NeuralNetwork.predict: X is empty (shape {X.shape}); expected at "
+                             f"least one row")
+        return self._predict_batches(X, batch_size)
+
+    def _predict_batches(self, X: np.ndarray, batch_size: int) -> np.ndarray:
+        """``predict`` on input already checked: forward in inference mode, batch by batch."""
+        output = None
+        try:
+            for start in range(0, len(X), batch_size):
+                batch_output = self.forward(X[start:start + batch_size], inference=True)
+                if output is None:
+                    output = np.empty((len(X), *batch_output.shape[1:]), dtype=self.dtype)
+                output[start:start + len(batch_output)] = batch_output
+        finally:
+            self._release()
+        return output
+
+    def check_features(self, X: np.ndarray, name: str, owner: str) -> None:
+        """Raise ValueError when X's rows do not have the shape the network was built for."""
+        expected = self.input_shape
+        if expected is not None and tuple(X.shape[1:]) != expected:
+            raise ValueError(f"{owner}: {name} has {X.shape[1:] if len(X.shape) > 2 else X.shape[1]}"
+                             f" features per row (shape {X.shape}), but the network was built "
+                             f"for {expected if len(expected) > 1 else expected[0]}")
+
+    def _release(self) -> None:
+        for layer in self.layers:
+            layer._release()
+
+    # ------------------------------------------------------------------ parameters
+    def params(self) -> list[np.ndarray]:
+        """Every parameter array, layer by layer (the arrays themselves: update them in place)."""
+        return [param for layer in self.layers for param in getattr(layer, "params", ())]
+
+    def param_grads(self) -> list[np.ndarray]:
+        """dL/d(param) for each array of ``params()``, in the same order."""
+        return [grad for layer in self.layers for grad in getattr(layer, "param_grads", ())]
+
+    def named_params(self) -> list[tuple[str, np.ndarray]]:
+        """(``layers.<i>.<name>``, array) for every parameter, in the order of ``params()``."""
+        named = []
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, Layer):
+                names = layer.parameter_names()
+                named.extend((f"layers.{index}.{name}", param)
+                             for name, param in zip(names, layer.params))
+        return named
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter under its dotted name (``layers.0.W``, ``layers.0.B``, ...)."""
+        return {name: param.copy() for name, param in self.named_params()}
+
+    def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> None:
+        """Copy the arrays of ``state_dict`` into the parameters, in place, checking every key."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: state_dict must be a mapping of name to array, "
+                            f"got {type(state_dict).__name__}")
+        if not self.built:
+            self._build_from_state_dict(state_dict)
+        own = dict(self.named_params())
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
+                           f"{unexpected}; expected exactly {list(own)}")
+        checked = {}
+        for key, param in own.items():
+            if key not in state_dict:
+                continue
+            value = as_array(state_dict[key], f"state_dict[{key!r}]", owner="load_state_dict",
+                             allow_empty=True)
+            if value.shape != param.shape:
+                raise ValueError(f"load_state_dict: {key} has shape {value.shape} in the state "
+                                 f"dict, but the network expects {param.shape}")
+            checked[key] = value
+        for key, value in checked.items():
+            own[key][...] = value
+
+    def _build_from_state_dict(self, state_dict: Mapping[str, np.ndarray]) -> None:
+        first = self.layers[0]
+        first_weight = state_dict.get("layers.0.W")
+        if getattr(first, "first", False) and first_weight is not None \
+                and np.ndim(first_weight) == 2:
+            self.build(np.shape(first_weight)[0])
+        if not self.built:
+            raise ValueError("load_state_dict: the network has no parameters yet and their "
+                             "shapes cannot be inferred; call net.build(input_shape) first")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the architecture and parameters to one ``.npz`` file, atomically."""
+        from .persistence import save_network
+
+        save_network(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> NeuralNetwork:
+        """Rebuild a network saved with ``save`` (never unpickles)."""
+        from .persistence import load_network
+
+        return load_network(path)
+
+    # ------------------------------------------------------------------ description
+    def count_params(self) -> int:
+        """The number of scalar parameters."""
+        return int(sum(param.size for param in self.params()))
+
+    def summary(self) -> str:
+        """A table of the layers: type, activation, output shape and parameter count."""
+        rows = [("#", "layer", "output shape", "params")]
+        for index, layer in enumerate(self.layers):
+            output_shape = "?"
+            if isinstance(layer, Layer) and not layer.first:
+                if layer.params:
+                    output_shape = f"(batch, {layer.neurons})"
+            elif not isinstance(layer, Layer):
+                output_shape = "(as input)"
+            count = sum(p.size for p in getattr(layer, "params", ()))
+            rows.append((str(index), repr(layer), output_shape, f"{count:,}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                 for row in rows]
+        built = (f"input (batch, {', '.join(map(str, self.input_shape))})"
+                 if self.built else "not built yet (parameters appear on the first forward)")
+        lines.append(f"loss: {self.loss!r}; dtype: {self.dtype.name}; seed: {self.seed}; {built}; "
+                     f"total parameters: {self.count_params():,}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        layers = ",\n    ".join(repr(layer) for layer in self.layers)
+        return (f"NeuralNetwork(layers=[\n    {layers}],\n  loss={self.loss!r}, seed={self.seed}, "
+                f"dtype={self.dtype.name})")

@@ -1,0 +1,382 @@
+"""Trainer: shuffles, runs mini-batches, evaluates, stops early, checkpoints; returns a History."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .callbacks import Callback, EarlyStopping
+from .losses import Loss
+from .metrics import evaluation_metrics
+from .network import NeuralNetwork
+from .optimizers import Optimizer
+from .validation import as_array, check_lengths, check_positive
+
+logger = logging.getLogger("dlscratch")
+
+CHECKPOINT_FORMAT = "dlscratch.checkpoint"
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite; ``history`` holds the run up to that point."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class History:
+    """What ``fit`` saw: per-epoch training loss, evaluations and their metrics, the best epoch.
+
+    Epochs are counted from 1, as the book prints them.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    eval_epochs: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    lr: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    stopped_epoch: int | None = None
+    interrupted: bool = False
+
+    @property
+    def epochs_run(self) -> int:
+        """How many epochs were completed."""
+        return len(self.train_loss)
+
+    def record_evaluation(self, epoch: int, val_loss: float, metrics: dict[str, float]) -> None:
+        """Add one evaluation; keeps ``best_epoch``/``best_val_loss`` up to date."""
+        self.eval_epochs.append(epoch)
+        self.val_loss.append(val_loss)
+        for name, value in metrics.items():
+            self.metrics.setdefault(name, []).append(value)
+        if self.best_val_loss is None or val_loss < self.best_val_loss:
+            self.best_val_loss, self.best_epoch = val_loss, epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and numbers (JSON-ready)."""
+        return {"train_loss": list(self.train_loss), "eval_epochs": list(self.eval_epochs),
+                "val_loss": list(self.val_loss),
+                "metrics": {k: list(v) for k, v in self.metrics.items()}, "lr": list(self.lr),
+                "best_epoch": self.best_epoch, "best_val_loss": self.best_val_loss,
+                "stopped_epoch": self.stopped_epoch, "interrupted": self.interrupted}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        """The inverse of ``to_dict``."""
+        return cls(**data)
+
+
+class Trainer:
+    """Trains ``net`` with ``optim`` (``Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test)``)."""
+
+    def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
+        if not isinstance(net, NeuralNetwork):
+            raise TypeError(f"Trainer: net must be a NeuralNetwork, got {type(net).__name__}")
+        if not isinstance(optim, Optimizer):
+            raise TypeError(f"Trainer: optim must be an Optimizer such as SGD(lr=0.01), got "
+                            f"{type(optim).__name__}")
+        self.net = net
+        self.optim = optim
+        self.optim.net = net
+        self.best_loss = 1e9
+        self.stop_training = False
+        self.history: History | None = None
+        self.verbose = True
+
+    # ------------------------------------------------------------------ public
+    def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray | None = None,
+            y_test: np.ndarray | None = None, epochs: int = 100, eval_every: int = 10,
+            batch_size: int = 32, seed: int | None = 1, single_output: bool = False,
+            restart: bool = True, early_stopping: bool = True, conv_testing: bool = False,
+            verbose: bool = True, callbacks: list[Callback] | None = None,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+            resume_from: str | os.PathLike | None = None) -> History:
+        """Train for ``epochs`` epochs of shuffled mini-batches; evaluate every ``eval_every``.
+
+        With ``early_stopping`` the run stops at the first evaluation whose loss is not lower
+        than the best so far and the best evaluation's parameters are put back into ``net``.
+        ``restart`` re-draws the initial weights from the network's seed and resets the
+        optimizer; ``restart=False`` continues from the current parameters. ``checkpoint``
+        writes the whole training state every ``checkpoint_every`` epochs; ``resume_from``
+        continues such a run exactly. ``single_output`` and ``conv_testing`` are accepted for
+        the book's signature and have no effect.
+        """
+        owner = "Trainer.fit"
+        for name, value in (("epochs", epochs), ("eval_every", eval_every),
+                            ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
+            check_positive(name, value, integer=True, owner=owner)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"{owner}: seed must be a non-negative integer or None, got {seed!r}")
+        callbacks = list(callbacks or [])
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"{owner}: callbacks must be Callback objects, got {callback!r}")
+        if (X_test is None) != (y_test is None):
+            raise ValueError(f"{owner}: give both X_test and y_test, or neither")
+
+        self.verbose = verbose
+        dtype = self.net.dtype
+        X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
+        y_train = as_array(y_train, "y_train", ndim=(1, 2), owner=owner)
+        check_lengths(owner, X_train=X_train, y_train=y_train)
+        if X_test is not None:
+            X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
+            y_test = as_array(y_test, "y_test", ndim=(1, 2), owner=owner)
+            check_lengths(owner, X_test=X_test, y_test=y_test)
+            if X_test.shape[1:] != X_train.shape[1:]:
+                raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
+                                 f"rows {X_train.shape[1:]}; they must match")
+
+        if restart and resume_from is None:
+            self.net.reset_parameters()
+            self.optim.reset()
+            self.best_loss = 1e9
+        self.net.check_features(X_train, "X_train", owner)
+        if not self.net.built:
+            self.net.build(X_train.shape[1:])
+        y_train = self._checked_targets(y_train, "y_train", len(X_train))
+        if y_test is not None:
+            y_test = self._checked_targets(y_test, "y_test", len(X_test))
+
+        stopper = None
+        if early_stopping and X_test is not None:
+            stopper = EarlyStopping(patience=1, min_delta=0.0, restore_best_weights=True,
+                                    book_messages=True)
+            callbacks.insert(0, stopper)
+        run = _Run(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
+                   callbacks, checkpoint, checkpoint_every)
+        if resume_from is not None:
+            run.resume(resume_from)
+        history = run.train()
+        if stopper is not None and stopper.best_loss is not None:
+            self.best_loss = stopper.best_loss
+        return history
+
+    def _checked_targets(self, y: np.ndarray, name: str, n_rows: int) -> np.ndarray:
+        """Check y against the loss and the network's output shape; cast float targets."""
+        output_shape = self._output_shape()
+        placeholder = np.broadcast_to(np.zeros((), dtype=self.net.dtype), (n_rows, *output_shape))
+        try:
+            y = self.net.loss._check_target(placeholder, y)
+        except (ValueError, TypeError) as error:
+            message = str(error).replace("target", name).replace("forward", "fit")
+            raise type(error)(f"Trainer.fit: {message}") from None
+        if y.dtype.kind == "f" and y.dtype != self.net.dtype:
+            y = y.astype(self.net.dtype)
+        return y
+
+    def _output_shape(self) -> tuple[int, ...]:
+        if not hasattr(self, "_cached_output_shape") or self._cached_for is not self.net.layers[-1]:
+            probe = self.net.forward(np.zeros((1, *self.net.input_shape), dtype=self.net.dtype),
+                                     inference=True)
+            self.net._release()
+            self._cached_output_shape = probe.shape[1:]
+            self._cached_for = self.net.layers[-1]
+        return self._cached_output_shape
+
+    def say(self, message: str) -> None:
+        """Log ``message``; also print it when ``verbose`` (the book prints its progress)."""
+        logger.info(message)
+        if self.verbose:
+            print(message)
+
+
+class _Run:
+    """The state of one ``fit`` call: epoch, generators, history, snapshots."""
+
+    def __init__(self, trainer: Trainer, X_train, y_train, X_test, y_test, epochs: int,
+                 eval_every: int, batch_size: int, seed: int | None, callbacks: list[Callback],
+                 checkpoint, checkpoint_every: int) -> None:
+        self.trainer, self.net, self.optim = trainer, trainer.net, trainer.optim
+        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+        self.epochs, self.eval_every, self.batch_size = epochs, eval_every, batch_size
+        self.seed = seed
+        self.callbacks = callbacks
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.rng = np.random.default_rng(seed)
+        self.history = History()
+        self.epoch = 0
+        self.params = self.net.params()
+        self.last_good = [param.copy() for param in self.params]
+        self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> History:
+        trainer = self.trainer
+        trainer.stop_training = False
+        trainer.history = self.history
+        for callback in self.callbacks:
+            callback.on_train_begin(trainer)
+        n = len(self.X_train)
+        batch_index = 0
+        try:
+            while self.epoch < self.epochs and not trainer.stop_training:
+                if self.checkpoint is not None:
+                    self.boundary_state = self.state()
+                epoch = self.epoch
+                self.optim.set_epoch(epoch, self.epochs)
+                for callback in self.callbacks:
+                    callback.on_epoch_begin(trainer, epoch + 1)
+                order = self.rng.permutation(n)
+                X_epoch, y_epoch = self.X_train[order], self.y_train[order]
+                total = 0.0
+                for batch_index, start in enumerate(range(0, n, self.batch_size)):
+                    X_batch = X_epoch[start:start + self.batch_size]
+                    loss = self.net.train_batch(X_batch, y_epoch[start:start + self.batch_size])
+                    if not math.isfinite(loss):
+                        self.diverged(loss, epoch, batch_index)
+                    self.optim.step()
+                    total += loss * len(X_batch)
+                train_loss = total / n
+                if not all(np.isfinite(param).all() for param in self.params):
+                    self.diverged(math.nan, epoch, batch_index)
+                self.remember_good_params()
+                self.history.train_loss.append(train_loss)
+                self.history.lr.append(self.optim.lr)
+                self.epoch = epoch + 1
+                logs = {"loss": train_loss, "lr": self.optim.lr}
+                if self.X_test is not None and self.epoch % self.eval_every == 0:
+                    logs.update(self.evaluate())
+                for callback in self.callbacks:
+                    callback.on_epoch_end(trainer, self.epoch, logs)
+                if self.checkpoint is not None and self.epoch % self.checkpoint_every == 0:
+                    self.write_checkpoint(self.checkpoint, self.state())
+        except KeyboardInterrupt:
+            self.history.interrupted = True
+            self.history.stopped_epoch = self.epoch
+            trainer.say(f"Training interrupted during epoch {self.epoch + 1}; the network "
+                        f"keeps the parameters reached so far.")
+            if self.checkpoint is not None and self.boundary_state is not None:
+                at_boundary = self.boundary_state[1]["epoch"] == self.epoch
+                state = self.boundary_state if at_boundary else self.state()
+                self.write_checkpoint(self.checkpoint, state)
+                trainer.say(f"Checkpoint written to {os.fspath(self.checkpoint)!r}; resume with "
+                            f"fit(..., resume_from=...).")
+        if trainer.stop_training and self.history.stopped_epoch is None:
+            self.history.stopped_epoch = self.epoch
+        for callback in self.callbacks:
+            callback.on_train_end(trainer, self.history)
+        return self.history
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss and metrics, recorded in the history and passed to callbacks."""
+        prediction = self.net._predict_batches(self.X_test, 1024)
+        loss = self.net.loss
+        val_loss = loss.forward(prediction, self.y_test)
+        metrics = evaluation_metrics(loss, prediction, self.y_test)
+        self.history.record_evaluation(self.epoch, val_loss, metrics)
+        if not any(getattr(c, "book_messages", False) for c in self.callbacks):
+            self.trainer.say(f"Validation loss after {self.epoch} epochs is {val_loss:.3f}")
+        logs = {"val_loss": val_loss, **metrics}
+        for callback in self.callbacks:
+            callback.on_evaluate(self.trainer, self.epoch, logs)
+        return logs
+
+    def remember_good_params(self) -> None:
+        for saved, param in zip(self.last_good, self.params):
+            np.copyto(saved, param)
+
+    def diverged(self, loss: float, epoch: int, batch_index: int) -> None:
+        restored = "the last finite parameters (end of the previous epoch)"
+        best = next((c for c in self.callbacks if isinstance(c, EarlyStopping)
+                     and c.best_params is not None and c.restore_best_weights), None)
+        source = best.best_params if best is not None else self.last_good
+        if best is not None:
+            restored = f"the parameters of the best evaluation (epoch {best.best_epoch})"
+        for param, saved in zip(self.params, source):
+            np.copyto(param, saved)
+        self.history.stopped_epoch = epoch + 1
+        lr = self.optim.lr
+        message = (f"Training diverged: the loss became {loss} at epoch {epoch + 1}, batch "
+                   f"{batch_index + 1}, with learning rate {lr:g}. The network keeps {restored}. "
+                   f"Hint: lower the learning rate (try lr={lr / 10:g}), standardize the inputs, "
+                   f"or check the data for extreme values.")
+        logger.error(message)
+        raise TrainingDivergedError(message, self.history)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Everything needed to continue this run exactly: arrays and a JSON description."""
+        from .persistence import network_description
+
+        arrays = {f"net.{name}": param.copy() for name, param in self.net.named_params()}
+        optimizer = self.optim.state_dict()
+        for name, array in optimizer.pop("arrays").items():
+            arrays[f"optim.{name}"] = np.array(array)
+        callback_states = []
+        for index, callback in enumerate(self.callbacks):
+            state, callback_arrays = callback.state_dict()
+            callback_states.append({"class": type(callback).__name__, "state": state})
+            for name, array in callback_arrays.items():
+                arrays[f"callback.{index}.{name}"] = np.array(array)
+        meta = {"format": CHECKPOINT_FORMAT, "version": 1, "epoch": self.epoch,
+                "epochs": self.epochs, "batch_size": self.batch_size,
+                "eval_every": self.eval_every, "seed": self.seed,
+                "network": network_description(self.net), "optimizer": optimizer,
+                "optimizer_class": type(self.optim).__name__,
+                "rng": self.rng.bit_generator.state,
+                "layer_rngs": [layer.rng.bit_generator.state if layer.rng is not None else None
+                               for layer in self.net.layers],
+                "history": self.history.to_dict(), "callbacks": callback_states,
+                "best_loss": self.trainer.best_loss}
+        return arrays, meta
+
+    def write_checkpoint(self, path, state: tuple[dict[str, np.ndarray], dict]) -> None:
+        from .persistence import write_npz
+
+        write_npz(path, state[0], state[1])
+
+    def resume(self, path) -> None:
+        """Load a checkpoint written by a run with the same arguments and continue from it."""
+        from .persistence import ModelFileError, read_npz
+
+        arrays, meta = read_npz(path, CHECKPOINT_FORMAT)
+        where = f"Trainer.fit(resume_from={os.fspath(path)!r})"
+        for name in ("epochs", "batch_size", "eval_every", "seed"):
+            if meta.get(name) != getattr(self, name):
+                raise ValueError(f"{where}: the checkpoint was written with {name}="
+                                 f"{meta.get(name)!r}, this call has {name}={getattr(self, name)!r}")
+        if meta.get("optimizer_class") != type(self.optim).__name__:
+            raise ValueError(f"{where}: the checkpoint used {meta.get('optimizer_class')}, this "
+                             f"trainer has {type(self.optim).__name__}")
+        if len(meta.get("callbacks", [])) != len(self.callbacks):
+            raise ValueError(f"{where}: the checkpoint has {len(meta.get('callbacks', []))} "
+                             f"callbacks, this call {len(self.callbacks)}")
+        try:
+            self.net.load_state_dict({name[4:]: a for name, a in arrays.items()
+                                      if name.startswith("net.")})
+        except (KeyError, ValueError) as error:
+            raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
+                from None
+        optimizer = dict(meta["optimizer"])
+        optimizer["arrays"] = {name[6:]: a for name, a in arrays.items()
+                               if name.startswith("optim.")}
+        self.optim.load_state_dict(optimizer)
+        self.rng.bit_generator.state = meta["rng"]
+        for layer, state in zip(self.net.layers, meta["layer_rngs"]):
+            if state is not None:
+                layer.rng.bit_generator.state = state
+                for operation in getattr(layer, "operations", ()):
+                    if hasattr(operation, "rng"):
+                        operation.rng = layer.rng
+        for index, (callback, saved) in enumerate(zip(self.callbacks, meta["callbacks"])):
+            prefix = f"callback.{index}."
+            callback.load_state_dict(saved["state"], {name[len(prefix):]: a for name, a in
+                                                      arrays.items() if name.startswith(prefix)})
+        self.history = History.from_dict(meta["history"])
+        self.trainer.best_loss = meta.get("best_loss", 1e9)
+        self.epoch = int(meta["epoch"])
+        self.remember_good_params()
+
+
+__all__ = ["Trainer", "History", "TrainingDivergedError", "Loss"]

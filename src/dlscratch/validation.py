@@ -1,0 +1,102 @@
+"""Checks made once, at the door: each names the argument, what it got and what was expected."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+
+def check_same_shape(owner: Any, name: str, array: Any, reference_name: str,
+                     reference: Any) -> None:
+    """Raise ValueError unless ``array`` has the shape of ``reference`` (a real check, not assert)."""
+    where = f"{type(owner).__name__}.backward"
+    if reference is None:
+        raise RuntimeError(f"{where}: backward was called before forward "
+                           f"(no {reference_name} is stored)")
+    shape = getattr(array, "shape", None)
+    if shape != reference.shape:
+        raise ValueError(f"{where}: {name} has shape {shape}, but the {reference_name} has shape "
+                         f"{reference.shape}; they must be equal")
+
+
+def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = True, high_open: bool = False, integer: bool = False,
+                 owner: str = "") -> None:
+    """Raise TypeError/ValueError unless ``value`` is a real (or integer) number in the range."""
+    prefix = f"{owner}: " if owner else ""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(
+            value, numbers.Integral if integer else numbers.Real):
+        raise TypeError(f"{prefix}{name} must be {kind}, got {value!r} "
+                        f"({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{prefix}{name} must be finite, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        interval = (f"{left}{'-inf' if low is None else low}, "
+                    f"{'inf' if high is None else high}{right}")
+        raise ValueError(f"{prefix}{name} must be in {interval}, got {value!r}")
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, owner: str = "") -> None:
+    """Raise unless ``value`` > 0."""
+    check_number(name, value, low=0, integer=integer, owner=owner)
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[Any], owner: str = "") -> None:
+    """Raise ValueError unless ``value`` is one of ``allowed`` (the message lists them)."""
+    allowed = list(allowed)
+    if value not in allowed:
+        prefix = f"{owner}: " if owner else ""
+        raise ValueError(f"{prefix}unknown {name} {value!r}; expected one of "
+                         f"{', '.join(repr(a) for a in allowed)}")
+
+
+def as_array(data: Any, name: str, dtype: Any = None, *, ndim: int | tuple[int, ...] | None = None,
+             owner: str = "", allow_empty: bool = False) -> np.ndarray:
+    """``data`` as a finite numeric array (cast to ``dtype`` when given), or a clear error."""
+    prefix = f"{owner}: " if owner else ""
+    if data is None:
+        raise TypeError(f"{prefix}{name} must be an array, got None")
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"{prefix}{name} must be a numeric array, got a string")
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"{prefix}{name} could not be read as an array "
+                        f"(ragged rows or mixed types?): {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{prefix}{name} must hold real numbers, got dtype {array.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if array.ndim not in allowed:
+            expected = " or ".join(str(d) for d in allowed)
+            raise ValueError(f"{prefix}{name} must have {expected} dimensions, got "
+                             f"{array.ndim} (shape {array.shape})")
+    if not allow_empty and array.size == 0:
+        raise ValueError(f"{prefix}{name} is empty (shape {array.shape}); expected at least one "
+                         f"row of data")
+    if dtype is not None and array.dtype != dtype:
+        array = array.astype(dtype)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        value = array[tuple(bad)]
+        count = int((~np.isfinite(array)).sum())
+        raise ValueError(f"{prefix}{name} holds {count} non-finite value(s) (first: {value} at "
+                         f"index {tuple(int(i) for i in bad)}); expected finite numbers")
+    return array
+
+
+def check_lengths(owner: str, **arrays: np.ndarray) -> None:
+    """Raise ValueError unless every array has the same number of rows."""
+    lengths = {name: len(array) for name, array in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise ValueError(f"{owner}: {' and '.join(lengths)} must have the same number of rows; "
+                         f"{described}")
