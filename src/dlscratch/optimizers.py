@@ -1,28 +1,69 @@
-"""Optimizers: update the network's parameters in place from their gradients."""
+"""Optimizers: update the network's parameters in place from their gradients.
+
+Every optimizer takes the book's ``lr``, ``final_lr`` and ``decay_type`` plus three keyword-only
+options: ``weight_decay`` (an L2 penalty added to the gradients of the weights; biases are left
+alone), ``clip_norm`` (scale all gradients together so their global L2 norm is at most
+``clip_norm``, as torch.nn.utils.clip_grad_norm_) and ``schedule`` (a learning-rate schedule from
+``dlscratch.schedules``; the book's ``decay_type`` is a shorthand for two of them). Each update
+rule gives, step for step, the parameters of its torch.optim twin.
+"""
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
+from .schedules import ConstantLR, ExponentialDecay, LinearDecay, Schedule
 from .validation import check_choice, check_number, check_positive
 
 DECAY_TYPES = (None, "linear", "exponential")
+
+
+def is_bias_name(name: str) -> bool:
+    """Whether the parameter called ``name`` (``layers.0.B``) is a bias, which is not decayed."""
+    return name.rsplit(".", 1)[-1].startswith(("B", "b"))
 
 
 class Optimizer:
     """Updates ``net.params()`` from ``net.param_grads()``; the trainer sets ``optim.net = net``.
 
     ``lr`` is the learning rate of the first epoch. ``decay_type`` (the book's ``"linear"`` or
-    ``"exponential"``) moves it to ``final_lr`` by the last epoch. State (velocities, the step
-    count, the learning rate) is reset by ``reset()``, which ``Trainer.fit(restart=True)`` calls.
+    ``"exponential"``) moves it to ``final_lr`` by the last epoch; ``schedule`` does the same job
+    with any ``Schedule`` (give one or the other). Per-parameter state (velocities, moments) lives
+    in ``state`` as lists of arrays shaped like the parameters; it is created on the first step
+    and dropped, with the step count and the learning rate, by ``reset()``, which
+    ``Trainer.fit(restart=True)`` calls.
+
+    ``weight_decay`` adds ``weight_decay * param`` to the gradient of every parameter whose name
+    does not start with "B"/"b" (biases), as torch's ``weight_decay`` does for a parameter group of
+    the weights. ``clip_norm`` scales the gradients in place, all together, when their global L2
+    norm exceeds it, exactly as ``torch.nn.utils.clip_grad_norm_(params, clip_norm)``.
     """
 
-    def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None) -> None:
+    #: Names of the per-parameter state arrays, saved as ``"<name>.<index>"``.
+    state_names: tuple[str, ...] = ()
+    #: Whether weight decay shrinks the parameters directly (AdamW) instead of adding an L2 term.
+    decoupled_weight_decay = False
+
+    def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None,
+                 *, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 schedule: Schedule | None = None) -> None:
         owner = type(self).__name__
         check_positive("lr", lr, owner=owner)
         check_number("final_lr", final_lr, low=0, low_open=False, owner=owner)
         check_choice("decay_type", decay_type, DECAY_TYPES, owner=owner)
+        check_number("weight_decay", weight_decay, low=0, low_open=False, owner=owner)
+        if clip_norm is not None:
+            check_positive("clip_norm", clip_norm, owner=owner)
+        if schedule is not None:
+            if not isinstance(schedule, Schedule):
+                raise TypeError(f"{owner}: schedule must be a Schedule such as CosineDecay() or "
+                                f"None, got {schedule!r} ({type(schedule).__name__})")
+            if decay_type is not None or final_lr != 0:
+                raise ValueError(f"{owner}: give either schedule or decay_type/final_lr, not "
+                                 f"both; got schedule={schedule!r}, decay_type={decay_type!r}, "
+                                 f"final_lr={final_lr!r}")
         if decay_type == "exponential" and final_lr <= 0:
             raise ValueError(f"{owner}: exponential decay needs final_lr > 0 (it multiplies the "
                              f"learning rate by a constant each epoch), got final_lr={final_lr}")
@@ -30,20 +71,29 @@ class Optimizer:
         self.lr = float(lr)
         self.final_lr = float(final_lr)
         self.decay_type = decay_type
+        self.weight_decay = float(weight_decay)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self._user_schedule = schedule
+        if schedule is not None:
+            self.schedule = schedule
+        elif decay_type == "linear":
+            self.schedule = LinearDecay(final_lr)
+        elif decay_type == "exponential":
+            self.schedule = ExponentialDecay(final_lr)
+        else:
+            self.schedule = ConstantLR()
         self.net = None
         self.max_epochs = 1
         self.first = True
         self.steps = 0
+        self.state: dict[str, list[np.ndarray]] = {}
+        self._decays: list[bool] | None = None  # per parameter: does weight decay apply?
+        self._scratch_buffers: dict[tuple[int, np.dtype], np.ndarray] = {}
 
     # ------------------------------------------------------------------ learning rate
     def lr_at(self, epoch: int, epochs: int) -> float:
-        """The learning rate for ``epoch`` (0-based) of ``epochs``: ``lr`` at 0, ``final_lr`` at the last."""
-        if self.decay_type is None or epochs <= 1:
-            return self.initial_lr
-        fraction = epoch / (epochs - 1)
-        if self.decay_type == "linear":
-            return self.initial_lr + (self.final_lr - self.initial_lr) * fraction
-        return self.initial_lr * (self.final_lr / self.initial_lr) ** fraction
+        """The learning rate for ``epoch`` (0-based) of ``epochs``, from ``schedule``."""
+        return self.schedule.lr_at(epoch, epochs, self.initial_lr)
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
         """Set ``lr`` for ``epoch`` (0-based) of ``epochs``; the trainer calls it each epoch."""
@@ -62,7 +112,7 @@ class Optimizer:
 
     # ------------------------------------------------------------------ updates
     def step(self) -> None:
-        """Update every parameter in place from its gradient."""
+        """Update every parameter in place from its gradient (clipped, plus weight decay)."""
         if self.net is None:
             raise RuntimeError(f"{type(self).__name__}.step: no network; set optim.net = net "
                                f"(Trainer does this for you)")
@@ -74,14 +124,62 @@ class Optimizer:
         if self.first:
             self._init_state(params)
             self.first = False
+        if self._decays is None:
+            self._decays = self._weight_decay_mask(params)
+        if self.clip_norm is not None:
+            self._clip_grad_norm(grads)
         self.steps += 1
+        self._begin_step()
+        coupled = not self.decoupled_weight_decay
         for index, (param, grad) in enumerate(zip(params, grads)):
+            if coupled and self._decays[index]:
+                grad = self._add_weight_decay(param, grad)
             self._update_rule(index, param, grad)
 
+    def _weight_decay_mask(self, params: list[np.ndarray]) -> list[bool]:
+        """Per parameter, whether weight decay applies: every named non-bias (and unnamed) one."""
+        if self.weight_decay == 0:
+            return [False] * len(params)
+        named = getattr(self.net, "named_params", None)
+        names = {id(array): name for name, array in named()} if named is not None else {}
+        return [id(param) not in names or not is_bias_name(names[id(param)]) for param in params]
+
+    def _clip_grad_norm(self, grads: list[np.ndarray]) -> None:
+        """g *= clip_norm / (||g||_2 + 1e-6) over all gradients together, when that is < 1."""
+        total_norm = math.sqrt(sum(float(np.vdot(grad, grad)) for grad in grads))
+        scale = self.clip_norm / (total_norm + 1e-6)  # torch's formula, epsilon included
+        if scale < 1.0:
+            for grad in grads:
+                grad *= scale
+
+    def _add_weight_decay(self, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """grad + weight_decay * param, in a scratch buffer (the network's gradient is kept)."""
+        decayed = np.multiply(param, self.weight_decay, out=self._scratch(0, param))
+        decayed += grad
+        return decayed
+
+    def _scratch(self, slot: int, like: np.ndarray) -> np.ndarray:
+        """A temporary shaped like ``like``, reused across steps and parameters.
+
+        Slot 0 holds the decayed gradient, slot 1 the update rule's intermediate results; each is
+        one flat buffer as large as the largest parameter, so a step allocates nothing.
+        """
+        key = (slot, like.dtype)
+        flat = self._scratch_buffers.get(key)
+        if flat is None or flat.size < like.size:
+            flat = self._scratch_buffers[key] = np.empty_like(like, shape=(like.size,))
+        return flat[:like.size].reshape(like.shape)
+
+    def _begin_step(self) -> None:
+        """Compute what all parameters share in this step (Adam's bias corrections)."""
+
     def _init_state(self, params: list[np.ndarray]) -> None:
-        """Create per-parameter state (velocities, moments) shaped like ``params``."""
+        """Create per-parameter state (velocities, moments): zeros shaped like ``params``."""
+        self.state = {name: [np.zeros_like(param) for param in params]
+                      for name in self.state_names}
 
     def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
+        """Update ``param`` (the ``index``-th) in place; ``grad`` must not be modified."""
         raise NotImplementedError(f"{type(self).__name__} must implement _update_rule")
 
     def reset(self) -> None:
@@ -92,35 +190,76 @@ class Optimizer:
         self._reset_state()
 
     def _reset_state(self) -> None:
-        """Drop per-parameter state."""
+        """Drop per-parameter state and what was derived from the parameters."""
+        self.state = {}
+        self._decays = None
+        self._scratch_buffers = {}
 
     # ------------------------------------------------------------------ state for checkpoints
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Per-parameter state arrays by name (for checkpoints)."""
-        return {}
+        """Per-parameter state arrays by name (``"m.0"``, ``"v.0"``, ...; the live arrays)."""
+        return {f"{name}.{index}": array for name, arrays in self.state.items()
+                for index, array in enumerate(arrays)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore what ``state_arrays`` returned."""
+        """Restore what ``state_arrays`` returned (copied, cast to the parameters' dtype)."""
+        owner = f"{type(self).__name__}.load_state_arrays"
+        if not self.state_names or not arrays:
+            self.state = {}
+            return
+        count = sum(1 for key in arrays if key.startswith(f"{self.state_names[0]}."))
+        expected = [f"{name}.{index}" for name in self.state_names for index in range(count)]
+        missing = [key for key in expected if key not in arrays]
+        unexpected = [key for key in arrays if key not in expected]
+        if missing or unexpected:
+            raise KeyError(f"{owner}: missing keys {missing}, unexpected keys {unexpected}; "
+                           f"expected {expected}")
+        params = self.net.params() if self.net is not None else None
+        if params is not None and len(params) != count:
+            raise ValueError(f"{owner}: the state is for {count} parameters, the network has "
+                             f"{len(params)}")
+        state = {}
+        for name in self.state_names:
+            state[name] = []
+            for index in range(count):
+                array = arrays[f"{name}.{index}"]
+                if params is not None and np.shape(array) != params[index].shape:
+                    raise ValueError(f"{owner}: {name}.{index} has shape {np.shape(array)}, the "
+                                     f"parameter has shape {params[index].shape}")
+                dtype = params[index].dtype if params is not None else None
+                state[name].append(np.array(array, dtype=dtype))
+        self.state = state
 
     def state_dict(self) -> dict:
-        """Scalars and arrays that, restored, continue training exactly."""
+        """JSON-ready scalars and copies of the arrays: restored, training continues exactly."""
         return {"lr": self.lr, "initial_lr": self.initial_lr, "steps": self.steps,
                 "first": self.first, "max_epochs": self.max_epochs,
-                "arrays": self.state_arrays()}
+                "arrays": {name: array.copy() for name, array in self.state_arrays().items()}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a ``state_dict``."""
+        arrays = state.get("arrays", {})
+        if not state["first"] and self.state_names and not arrays:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from after a "
+                             f"step but has no arrays; expected {', '.join(self.state_names)}")
         self.lr = float(state["lr"])
         self.initial_lr = float(state["initial_lr"])
         self.steps = int(state["steps"])
         self.first = bool(state["first"])
         self.max_epochs = int(state["max_epochs"])
-        self.load_state_arrays(state.get("arrays", {}))
+        self._reset_state()
+        self.load_state_arrays(arrays)
 
     def get_config(self) -> dict:
         config = {"lr": self.initial_lr}
         if self.decay_type is not None:
             config.update(final_lr=self.final_lr, decay_type=self.decay_type)
+        if self._user_schedule is not None:
+            config["schedule"] = self._user_schedule
+        if self.weight_decay != 0:
+            config["weight_decay"] = self.weight_decay
+        if self.clip_norm is not None:
+            config["clip_norm"] = self.clip_norm
         return config
 
     def __repr__(self) -> str:
@@ -132,44 +271,185 @@ class SGD(Optimizer):
     """param -= lr * grad."""
 
     def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        param -= self.lr * grad
+        param -= np.multiply(grad, self.lr, out=self._scratch(1, param))
 
 
 class SGDMomentum(Optimizer):
     """velocity = momentum * velocity + lr * grad;  param -= velocity (the book's form).
 
-    With a constant learning rate this is exactly ``torch.optim.SGD(momentum=...)``.
+    With a constant learning rate this is ``torch.optim.SGD(momentum=...)``, whose buffer is
+    velocity / lr.
     """
 
+    state_names = ("velocity",)
+
     def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float = 0.0,
-                 decay_type: str | None = None) -> None:
-        super().__init__(lr, final_lr, decay_type)
+                 decay_type: str | None = None, *, weight_decay: float = 0.0,
+                 clip_norm: float | None = None, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, schedule=schedule)
         check_number("momentum", momentum, low=0, high=1, low_open=False, high_open=True,
                      owner="SGDMomentum")
         self.momentum = float(momentum)
-        self.velocities: list[np.ndarray] = []
 
-    def _init_state(self, params: list[np.ndarray]) -> None:
-        self.velocities = [np.zeros_like(param) for param in params]
-
-    def _reset_state(self) -> None:
-        self.velocities = []
+    @property
+    def velocities(self) -> list[np.ndarray]:
+        """One velocity per parameter (empty before the first step)."""
+        return self.state.get("velocity", [])
 
     def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        velocity = self.velocities[index]
+        velocity = self.state["velocity"][index]
         velocity *= self.momentum
-        velocity += self.lr * grad
+        velocity += np.multiply(grad, self.lr, out=self._scratch(1, param))
         param -= velocity
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        return {f"velocity.{i}": v for i, v in enumerate(self.velocities)}
-
-    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        if arrays:
-            self.velocities = [np.array(arrays[f"velocity.{i}"]) for i in range(len(arrays))]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "momentum": self.momentum}
 
 
-__all__ = ["Optimizer", "SGD", "SGDMomentum"]
+class AdaGrad(Optimizer):
+    """sum += grad^2;  param -= lr * grad / (sqrt(sum) + eps)  (torch.optim.Adagrad)."""
+
+    state_names = ("sum",)
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, final_lr: float = 0.0,
+                 decay_type: str | None = None, *, weight_decay: float = 0.0,
+                 clip_norm: float | None = None, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, schedule=schedule)
+        check_number("eps", eps, low=0, low_open=False, owner="AdaGrad")
+        self.eps = float(eps)
+
+    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
+        squares = self.state["sum"][index]
+        work = self._scratch(1, param)
+        squares += np.multiply(grad, grad, out=work)
+        np.sqrt(squares, out=work)
+        work += self.eps
+        np.divide(grad, work, out=work)
+        work *= self.lr
+        param -= work
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "eps": self.eps}
+
+
+class RMSProp(Optimizer):
+    """s = alpha s + (1 - alpha) grad^2;  param -= lr * grad / (sqrt(s) + eps)  (torch RMSprop).
+
+    With ``momentum`` > 0: buffer = momentum * buffer + grad / (sqrt(s) + eps);
+    param -= lr * buffer, as torch.optim.RMSprop (centered=False).
+    """
+
+    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, final_lr: float = 0.0, decay_type: str | None = None,
+                 *, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 schedule: Schedule | None = None) -> None:
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, schedule=schedule)
+        check_number("alpha", alpha, low=0, high=1, low_open=False, high_open=True,
+                     owner="RMSProp")
+        check_number("eps", eps, low=0, low_open=False, owner="RMSProp")
+        check_number("momentum", momentum, low=0, high=1, low_open=False, high_open=True,
+                     owner="RMSProp")
+        self.alpha = float(alpha)
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        self.state_names = ("square_avg", "momentum_buffer") if momentum > 0 else ("square_avg",)
+
+    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
+        square_avg = self.state["square_avg"][index]
+        work = self._scratch(1, param)
+        square_avg *= self.alpha
+        np.multiply(grad, grad, out=work)
+        work *= 1 - self.alpha
+        square_avg += work
+        np.sqrt(square_avg, out=work)
+        work += self.eps
+        np.divide(grad, work, out=work)  # grad / (sqrt(s) + eps)
+        if self.momentum > 0:
+            buffer = self.state["momentum_buffer"][index]
+            buffer *= self.momentum
+            buffer += work
+            np.multiply(buffer, self.lr, out=work)
+        else:
+            work *= self.lr
+        param -= work
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha, "eps": self.eps,
+                "momentum": self.momentum}
+
+
+class Adam(Optimizer):
+    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr/(1-b1^t) m / (sqrt(v/(1-b2^t)) + eps).
+
+    torch.optim.Adam: bias-corrected moments; ``weight_decay`` is an L2 term in the gradient
+    (see AdamW for the decoupled form). The step count ``t`` is saved in ``state_dict``.
+    """
+
+    state_names = ("m", "v")
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, final_lr: float = 0.0, decay_type: str | None = None,
+                 *, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 schedule: Schedule | None = None) -> None:
+        super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, schedule=schedule)
+        owner = type(self).__name__
+        for name, value in (("beta1", beta1), ("beta2", beta2)):
+            check_number(name, value, low=0, high=1, low_open=False, high_open=True, owner=owner)
+        check_number("eps", eps, low=0, low_open=False, owner=owner)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.eps = float(eps)
+
+    def _begin_step(self) -> None:
+        self._step_size = self.lr / (1 - self.beta1 ** self.steps)
+        self._bias_correction2_sqrt = math.sqrt(1 - self.beta2 ** self.steps)
+
+    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
+        m = self.state["m"][index]
+        v = self.state["v"][index]
+        work = self._scratch(1, param)
+        m *= self.beta1
+        m += np.multiply(grad, 1 - self.beta1, out=work)
+        v *= self.beta2
+        np.multiply(grad, grad, out=work)
+        work *= 1 - self.beta2
+        v += work
+        np.sqrt(v, out=work)
+        work /= self._bias_correction2_sqrt
+        work += self.eps
+        np.divide(m, work, out=work)
+        work *= self._step_size
+        param -= work
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
+                "eps": self.eps}
+
+
+class AdamW(Adam):
+    """p *= 1 - lr * weight_decay (weights only), then the Adam step (torch.optim.AdamW)."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, final_lr: float = 0.0, decay_type: str | None = None,
+                 *, weight_decay: float = 0.01, clip_norm: float | None = None,
+                 schedule: Schedule | None = None) -> None:
+        super().__init__(lr, beta1, beta2, eps, final_lr, decay_type, weight_decay=weight_decay,
+                         clip_norm=clip_norm, schedule=schedule)
+
+    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
+        if self._decays[index]:
+            param *= 1 - self.lr * self.weight_decay
+        super()._update_rule(index, param, grad)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "weight_decay": self.weight_decay}
+
+
+__all__ = ["Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW",
+           "is_bias_name"]
