@@ -15,8 +15,17 @@ from .losses import (
     SoftmaxCrossEntropy,
 )
 from .network import NeuralNetwork
-from .optimizers import SGD, Optimizer, SGDMomentum
+from .optimizers import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum
 from .persistence import ModelFileError
+from .schedules import (
+    ConstantLR,
+    CosineDecay,
+    ExponentialDecay,
+    LinearDecay,
+    Schedule,
+    StepDecay,
+    WarmUp,
+)
 from .train import History, Trainer, TrainingDivergedError
 
 __version__ = "0.1.0"
@@ -27,7 +36,9 @@ __all__ = [
     "Layer", "Dense",
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "SoftmaxCrossEntropy",
     "BinaryCrossEntropy",
-    "NeuralNetwork", "Optimizer", "SGD", "SGDMomentum",
+    "NeuralNetwork", "Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW",
+    "Schedule", "ConstantLR", "LinearDecay", "ExponentialDecay", "StepDecay", "CosineDecay",
+    "WarmUp",
     "Trainer", "History", "TrainingDivergedError", "ModelFileError",
     "Callback", "EarlyStopping", "ModelCheckpoint", "LambdaCallback",
 ]
