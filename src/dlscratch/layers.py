@@ -102,9 +102,10 @@ class Dense(Layer):
     ``dropout`` is the keep probability, as in the book.
     """
 
+    # the book's argument order: Dense(neurons, activation, conv_in, dropout, weight_init)
     def __init__(self, neurons: int, activation: Operation | None = None,
-                 weight_init: str = "standard", dropout: float = 1.0,
-                 conv_in: bool = False) -> None:
+                 conv_in: bool = False, dropout: float = 1.0,
+                 weight_init: str = "standard") -> None:
         super().__init__(neurons)
         if activation is None:
             activation = Sigmoid()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import softmax
-from .validation import check_number
+from .validation import as_array, check_number
 
 
 class Loss:
@@ -19,7 +19,17 @@ class Loss:
         self.target: np.ndarray | None = None
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
-        """The loss of ``prediction`` against ``target`` (same shape, or labels where accepted)."""
+        """The loss of ``prediction`` against ``target`` (same shape, or labels where accepted).
+
+        Both must be non-empty real arrays and ``target`` finite (a NaN prediction is allowed:
+        its NaN loss is how the trainer notices divergence).
+        """
+        owner = f"{type(self).__name__}.forward"
+        prediction = as_array(prediction, "prediction", owner=owner, finite=False)
+        if prediction.ndim == 0:
+            raise ValueError(f"{owner}: prediction must have at least 1 dimension (batch, ...), "
+                             f"got a scalar")
+        target = as_array(target, "target", owner=owner)
         target = self._check_target(prediction, target)
         self.prediction = prediction
         self.target = target
@@ -45,10 +55,10 @@ class Loss:
         if target_shape != prediction_shape:
             if (prediction.ndim == 2 and prediction.shape[1] == 1 and target.ndim == 1
                     and len(target) == len(prediction)):
-                return target.reshape(-1, 1)
+                return _in_dtype_of(prediction, target.reshape(-1, 1))
             raise ValueError(f"{name}.forward: target has shape {target_shape}, but the "
                              f"prediction has shape {prediction_shape}; they must be equal")
-        return target
+        return _in_dtype_of(prediction, target)
 
     def _output(self) -> float:
         raise NotImplementedError(f"{type(self).__name__} must implement _output")
@@ -62,6 +72,14 @@ class Loss:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _in_dtype_of(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Integer (or bool) ``target`` cast to a float prediction's dtype: 0/1 targets would
+    otherwise turn every gradient of a float32 network into float64."""
+    if prediction.dtype.kind == "f" and target.dtype.kind in "biu":
+        return target.astype(prediction.dtype)
+    return target
 
 
 class MeanSquaredError(Loss):
@@ -146,21 +164,36 @@ class SoftmaxCrossEntropy(Loss):
     def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         target_ndim = getattr(target, "ndim", None)
         if target_ndim == 1 and getattr(prediction, "ndim", None) == 2:
-            if target.dtype.kind not in "iu":
-                if target.dtype.kind != "f" or not np.array_equal(target, np.round(target)):
-                    raise TypeError("SoftmaxCrossEntropy.forward: integer class labels expected "
-                                    f"for a 1-D target, got dtype {target.dtype}")
-                target = target.astype(np.int64)
+            if target.dtype.kind not in "iuf":
+                raise TypeError("SoftmaxCrossEntropy.forward: a 1-D target must hold integer "
+                                f"class labels, got dtype {target.dtype}")
+            if target.dtype.kind == "f":
+                whole = target == np.round(target)
+                if not whole.all():
+                    row = int(np.argmin(whole))
+                    raise ValueError(f"SoftmaxCrossEntropy.forward: target holds {target[row]} "
+                                     f"at row {row}; class labels must be whole numbers")
             if len(target) != len(prediction):
-                raise ValueError(f"SoftmaxCrossEntropy.forward: {len(target)} labels for "
-                                 f"{len(prediction)} predictions")
+                raise ValueError(f"SoftmaxCrossEntropy.forward: target has {len(target)} labels "
+                                 f"for {len(prediction)} predictions")
             classes = prediction.shape[1]
-            if len(target) and (target.min() < 0 or target.max() >= classes):
-                bad = target[(target < 0) | (target >= classes)][0]
-                raise ValueError(f"SoftmaxCrossEntropy.forward: class label {bad} is out of "
-                                 f"range; expected labels in [0, {classes - 1}]")
-            return target
+            out_of_range = (target < 0) | (target >= classes)
+            if out_of_range.any():
+                row = int(np.argmax(out_of_range))
+                raise ValueError(f"SoftmaxCrossEntropy.forward: target holds class label "
+                                 f"{target[row]:g} at row {row}, out of range; expected labels "
+                                 f"in [0, {classes - 1}] for {classes} classes")
+            return target.astype(np.int64, copy=False)
         target = super()._check_target(prediction, target)
+        if target.ndim != 2:
+            raise ValueError(f"SoftmaxCrossEntropy.forward: target must be class labels (batch,) "
+                             f"or one-hot rows (batch, classes), got shape {target.shape}")
+        outside = (target < 0) | (target > 1)
+        if outside.any():
+            row, column = (int(i) for i in np.argwhere(outside)[0])
+            raise ValueError(f"SoftmaxCrossEntropy.forward: target row {row} holds "
+                             f"{target[row, column]:.4g}; one-hot (or probability) entries must "
+                             f"be in [0, 1]")
         row_sums = target.sum(axis=1)
         if len(row_sums) and np.abs(row_sums - 1.0).max() > 1e-3:
             row = int(np.abs(row_sums - 1.0).argmax())
@@ -181,7 +214,7 @@ class SoftmaxCrossEntropy(Loss):
         return -float(np.vdot(self.target, log_probabilities)) / n
 
     def _input_grad(self) -> np.ndarray:
-        grad = self._probabilities
+        grad = self._probabilities.copy()  # a copy: backward may be called more than once
         if self.target.ndim == 1:
             grad[np.arange(len(grad)), self.target] -= 1.0
         else:
@@ -200,6 +233,15 @@ class BinaryCrossEntropy(Loss):
     """
 
     classification = True
+
+    def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        target = super()._check_target(prediction, target)
+        outside = (target < 0) | (target > 1)
+        if outside.any():
+            index = tuple(int(i) for i in np.argwhere(outside)[0])
+            raise ValueError(f"BinaryCrossEntropy.forward: target holds {target[index]:.4g} at "
+                             f"index {index}; expected 0/1 labels or probabilities in [0, 1]")
+        return target
 
     def _output(self) -> float:
         p = self.prediction
