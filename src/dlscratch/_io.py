@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from typing import IO
 
@@ -19,8 +19,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                    dir=folder)
+    fd, tmp_path = _create_temporary(folder, "." + os.path.basename(path) + ".")
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -32,6 +31,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.unlink(tmp_path)
         raise
     _fsync_folder(folder)
+
+
+def _create_temporary(folder: str, prefix: str) -> tuple[int, str]:
+    """A new file in ``folder``, opened for writing, with the permissions of a plain ``open``.
+
+    (``tempfile.mkstemp`` would make it 0600, and the rename would carry that onto the saved
+    file; mode 0666 here is reduced by the umask exactly as ``open(path, "w")`` is.)
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp_path = os.path.join(folder, f"{prefix}{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp_path, flags, 0o666), tmp_path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"atomic_write: could not create a temporary file in {folder!r}")
 
 
 def _fsync_folder(folder: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from .base import Operation
 from .layers import Layer
 from .losses import Loss
-from .validation import as_array, check_positive
+from .validation import KeyMismatchError, as_array, check_positive
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -133,8 +133,8 @@ class NeuralNetwork:
         Inference mode: dropout is off and no activation is kept once it returns.
         """
         check_positive("batch_size", batch_size, integer=True, owner="NeuralNetwork.predict")
-        X = as_array(X, "X", ndim=tuple(range(2, 6)), owner="NeuralNetwork.predict",
-                     allow_empty=True)
+        X = as_array(X, "X", self.dtype, ndim=tuple(range(2, 6)),
+                     owner="NeuralNetwork.predict", allow_empty=True)
         self.check_features(X, "X", "NeuralNetwork.predict")
         if len(X) == 0:
             raise ValueError(f"NeuralNetwork.predict: X is empty (shape {X.shape}); expected at "
@@ -194,23 +194,27 @@ class NeuralNetwork:
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict: state_dict must be a mapping of name to array, "
                             f"got {type(state_dict).__name__}")
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
         if not self.built:
             self._build_from_state_dict(state_dict)
         own = dict(self.named_params())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
-                           f"{unexpected}; expected exactly {list(own)}")
+            expected = ", ".join(f"{key} {own[key].shape}" for key in missing)
+            raise KeyMismatchError(f"load_state_dict: missing keys {missing} (expected shapes: "
+                                   f"{expected or 'none'}), unexpected keys {unexpected}; "
+                                   f"expected exactly {list(own)}")
         checked = {}
         for key, param in own.items():
             if key not in state_dict:
                 continue
-            value = as_array(state_dict[key], f"state_dict[{key!r}]", owner="load_state_dict",
-                             allow_empty=True)
+            value = as_array(state_dict[key], f"state_dict[{key!r}]", param.dtype,
+                             owner="load_state_dict", allow_empty=True)
             if value.shape != param.shape:
                 raise ValueError(f"load_state_dict: {key} has shape {value.shape} in the state "
-                                 f"dict, but the network expects {param.shape}")
+                                 f"dict, but the network expects shape {param.shape}")
             checked[key] = value
         for key, value in checked.items():
             own[key][...] = value

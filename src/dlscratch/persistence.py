@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,56 +36,98 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: d
 
 
 def read_npz(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, np.ndarray], dict]:
-    """Read what ``write_npz`` wrote; refuse pickled objects and anything that is not ours."""
-    path = os.fspath(path)
+    """Read what ``write_npz`` wrote; refuse pickled objects and anything that is not ours.
+
+    Raises FileNotFoundError for a missing file and ModelFileError (a ValueError) for every
+    file that is not a complete, numeric, dlscratch file of ``expected_format``.
+    """
+    path = _check_path(path, "read_npz")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    # np.load would unpickle (or refuse to) anything that is not a zip or .npy file; a
+    # dlscratch file is always a zip archive, so nothing else is even handed to NumPy.
+    if magic not in _ZIP_MAGICS:
+        what = "empty" if not magic else "not a zip archive"
+        raise ModelFileError(f"{path!r} is not a dlscratch file ({what}); expected a .npz "
+                             f"written by NeuralNetwork.save or Trainer.fit(checkpoint=...)")
     try:
         with np.load(path, allow_pickle=False) as data:
             names = list(data.files)
             if META_KEY not in names:
                 raise ModelFileError(f"{path!r} is not a dlscratch file (no {META_KEY} entry)")
-            arrays = {name: data[name] for name in names if name != META_KEY}
-            meta_bytes = data[META_KEY]
+            arrays = {name: data[name] for name in names}
     except ModelFileError:
         raise
     except ValueError as error:
         if "allow_pickle" in str(error) or "Object arrays" in str(error):
             raise ModelFileError(f"{path!r} holds a pickled object; dlscratch never unpickles "
-                                 f"files (it could run arbitrary code), so it was refused") from None
+                                 f"files (it could run arbitrary code), so it was "
+                                 f"refused") from None
         raise ModelFileError(f"{path!r} could not be read as a dlscratch file: {error}") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
-        raise ModelFileError(f"{path!r} is corrupt or not a dlscratch file: {error}") from None
+    except Exception as error:  # a damaged archive fails in many ways (zlib, zip, EOF, OSError)
+        raise ModelFileError(f"{path!r} is corrupt or not a dlscratch file: "
+                             f"{type(error).__name__}: {error}") from None
+    for name, array in arrays.items():
+        # a zip member that is not in .npy format comes back as raw bytes
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            found = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+            raise ModelFileError(f"{path!r}: entry {name!r} is {found}, not a numeric array; "
+                                 f"the file is corrupt or not a dlscratch file")
+    meta_bytes = arrays.pop(META_KEY)
     if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
-        raise ModelFileError(f"{path!r}: the description entry is malformed")
+        raise ModelFileError(f"{path!r}: the description entry is malformed (dtype "
+                             f"{meta_bytes.dtype}, shape {meta_bytes.shape}; expected uint8 bytes)")
     try:
         meta = json.loads(meta_bytes.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ModelFileError(f"{path!r}: the description is not valid JSON: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ModelFileError(f"{path!r} is a {found!r} file; expected {expected_format!r}")
     version = meta.get("version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) \
+            or not 1 <= version <= FORMAT_VERSION:
         raise ModelFileError(f"{path!r} has format version {version!r}; this dlscratch reads "
                              f"versions 1 to {FORMAT_VERSION}")
     return arrays, meta
 
 
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _check_path(path: Any, owner: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{owner}: path must be a str or os.PathLike, got {path!r} "
+                        f"({type(path).__name__})")
+    return os.fspath(path)
+
+
 # ---------------------------------------------------------------------- architecture <-> JSON
 def _registry() -> dict[str, type]:
-    """Every class a saved architecture may name (nothing else is ever instantiated)."""
-    from . import activations, dropout, layers, losses
-    from .base import Operation
+    """Every class a saved architecture may name (nothing else is ever instantiated).
+
+    The concrete operations and losses defined in the dlscratch package, found by walking the
+    subclasses of Operation and Loss (so layers added in new modules are found too); abstract
+    bases and operations that need arrays in their constructor (WeightMultiply, BiasAdd) are
+    left out.
+    """
+    from . import activations, dropout, layers, losses  # noqa: F401  (define the classes)
+    from .base import Operation, ParamOperation
+    from .layers import Layer
     from .losses import Loss
 
+    excluded = {Operation, ParamOperation, Layer, Loss}
     classes: dict[str, type] = {}
-    for module in (activations, dropout, layers, losses):
-        for name in dir(module):
-            value = getattr(module, name)
-            if isinstance(value, type) and issubclass(value, (Operation, Loss)) \
-                    and value.__module__ == module.__name__:
-                classes[name] = value
+    pending = [Operation, Loss]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls in excluded or issubclass(cls, ParamOperation) \
+                or not cls.__module__.startswith(__package__ + "."):
+            continue
+        classes.setdefault(cls.__name__, cls)
     return classes
 
 
@@ -99,15 +140,39 @@ def describe(obj: Any) -> dict:
     return description
 
 
-def rebuild(description: Any, where: str) -> Any:
-    """The object a ``describe`` dict stands for; every name and argument is checked."""
+def _role_base(role: str) -> tuple[type, tuple[type, ...]]:
+    """(required base, forbidden bases) of a class in ``role``: layer, activation or loss."""
+    from .base import Operation
+    from .layers import Layer
+    from .losses import Loss
+
+    if role == "loss":
+        return Loss, ()
+    if role == "activation":
+        return Operation, (Layer,)
+    return Operation, ()
+
+
+def rebuild(description: Any, where: str, role: str = "layer") -> Any:
+    """The object a ``describe`` dict stands for; every name, role and argument is checked.
+
+    ``role`` is ``"layer"``, ``"activation"`` or ``"loss"``: a loss cannot stand for a layer,
+    nor a layer for an activation.
+    """
     registry = _registry()
     if not isinstance(description, dict) or not isinstance(description.get("class"), str):
         raise ModelFileError(f"{where}: expected an object with a 'class' name, got "
                              f"{description!r}")
     name = description["class"]
-    if name not in registry:
-        raise ModelFileError(f"{where}: unknown class {name!r}; known: {sorted(registry)}")
+    base, forbidden = _role_base(role)
+    allowed = sorted(n for n, c in registry.items()
+                     if issubclass(c, base) and not issubclass(c, forbidden))
+    if name not in allowed:
+        raise ModelFileError(f"{where}: unknown {role} class {name!r}; expected one of {allowed}")
+    unknown = set(description) - {"class", "config", "activation"}
+    if unknown:
+        raise ModelFileError(f"{where}: unexpected entries {sorted(unknown)} in the description "
+                             f"of {name}")
     config = description.get("config", {})
     if not isinstance(config, dict) or not all(
             isinstance(v, (int, float, str, bool, type(None))) for v in config.values()):
@@ -115,7 +180,10 @@ def rebuild(description: Any, where: str) -> Any:
                              f"strings, got {config!r}")
     kwargs = dict(config)
     if "activation" in description:
-        kwargs["activation"] = rebuild(description["activation"], f"{where}.activation")
+        if "activation" in kwargs:
+            raise ModelFileError(f"{where}: activation given twice for {name}")
+        kwargs["activation"] = rebuild(description["activation"], f"{where}.activation",
+                                       "activation")
     try:
         return registry[name](**kwargs)
     except (TypeError, ValueError) as error:
@@ -138,8 +206,9 @@ def network_from_description(meta: dict, where: str):
     layers_meta = meta.get("layers")
     if not isinstance(layers_meta, list) or not layers_meta:
         raise ModelFileError(f"{where}: 'layers' must be a non-empty list")
-    layers = [rebuild(layer, f"{where}: layers[{i}]") for i, layer in enumerate(layers_meta)]
-    loss = rebuild(meta.get("loss"), f"{where}: loss")
+    layers = [rebuild(layer, f"{where}: layers[{i}]", "layer")
+              for i, layer in enumerate(layers_meta)]
+    loss = rebuild(meta.get("loss"), f"{where}: loss", "loss")
     seed = meta.get("seed")
     dtype = meta.get("dtype")
     if dtype not in ("float32", "float64"):
@@ -162,16 +231,43 @@ def _input_shape(meta: dict, where: str) -> tuple[int, ...] | None:
 
 # ---------------------------------------------------------------------- networks
 def save_network(net, path: str | os.PathLike) -> None:
-    """Write ``net`` (architecture and parameters) to ``path`` atomically."""
-    write_npz(path, dict(net.named_params()), network_description(net))
+    """Write ``net`` (architecture and parameters) to ``path`` atomically.
+
+    Checks first that the file will load: every layer, activation and loss must be a dlscratch
+    class that its description rebuilds (a custom layer cannot be saved this way; save its
+    ``state_dict()`` instead).
+    """
+    path = _check_path(path, "NeuralNetwork.save")
+    meta = network_description(net)
+    for index, (layer, description) in enumerate(zip(net.layers, meta["layers"])):
+        _check_rebuilds(layer, description, f"layers[{index}]", "layer")
+    _check_rebuilds(net.loss, meta["loss"], "loss", "loss")
+    write_npz(path, dict(net.named_params()), meta)
+
+
+def _check_rebuilds(obj: Any, description: dict, where: str, role: str) -> None:
+    try:
+        rebuilt = rebuild(json.loads(json.dumps(description)), where, role)
+    except (ModelFileError, TypeError, ValueError) as error:
+        raise TypeError(f"NeuralNetwork.save: {where} ({type(obj).__name__}) cannot be saved in "
+                        f"a model file: {error}. Save net.state_dict() with numpy instead.") \
+            from None
+    if repr(rebuilt) != repr(obj):
+        raise TypeError(f"NeuralNetwork.save: {where} would load as {rebuilt!r}, not {obj!r}: "
+                        f"its get_config() misses an argument")
 
 
 def load_network(path: str | os.PathLike):
     """Rebuild the network saved at ``path``, checking every name, shape and value."""
+    path = _check_path(path, "NeuralNetwork.load")
     arrays, meta = read_npz(path, MODEL_FORMAT)
-    where = repr(os.fspath(path))
+    where = repr(path)
     net = network_from_description(meta, where)
     input_shape = _input_shape(meta, where)
+    for name, array in arrays.items():
+        if array.dtype != net.dtype:
+            raise ModelFileError(f"{where}: parameter {name} is {array.dtype}, the network "
+                                 f"{net.dtype}")
     if input_shape is not None:
         net.build(input_shape)
         try:

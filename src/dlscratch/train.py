@@ -169,10 +169,13 @@ class Trainer:
         try:
             y = self.net.loss._check_target(placeholder, y)
         except (ValueError, TypeError) as error:
-            message = str(error).replace("target", name).replace("forward", "fit")
-            raise type(error)(f"Trainer.fit: {message}") from None
+            loss_name = type(self.net.loss).__name__
+            message = (str(error).replace(f"{loss_name}.forward: ", "").replace("target", name)
+                       .replace("the prediction", "the network's output"))
+            raise type(error)(f"Trainer.fit: {message} (loss {loss_name})") from None
         if y.dtype.kind == "f" and y.dtype != self.net.dtype:
-            y = y.astype(self.net.dtype)
+            # the cast is checked: 1e300 does not fit in float32
+            y = as_array(y, name, self.net.dtype, owner="Trainer.fit")
         return y
 
     def _output_shape(self) -> tuple[int, ...]:
@@ -209,6 +212,7 @@ class _Run:
         self.params = self.net.params()
         self.last_good = [param.copy() for param in self.params]
         self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
+        self.stopped_at_resume = False
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> History:
@@ -217,12 +221,16 @@ class _Run:
         trainer.history = self.history
         for callback in self.callbacks:
             callback.on_train_begin(trainer)
+        if self.stopped_at_resume:
+            trainer.stop_training = True
         n = len(self.X_train)
         batch_index = 0
         try:
+            # boundary_state: the state after the last complete epoch (callbacks included); an
+            # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
+            if self.checkpoint is not None:
+                self.boundary_state = self.state()
             while self.epoch < self.epochs and not trainer.stop_training:
-                if self.checkpoint is not None:
-                    self.boundary_state = self.state()
                 epoch = self.epoch
                 self.optim.set_epoch(epoch, self.epochs)
                 for callback in self.callbacks:
@@ -249,18 +257,19 @@ class _Run:
                     logs.update(self.evaluate())
                 for callback in self.callbacks:
                     callback.on_epoch_end(trainer, self.epoch, logs)
-                if self.checkpoint is not None and self.epoch % self.checkpoint_every == 0:
-                    self.write_checkpoint(self.checkpoint, self.state())
+                if self.checkpoint is not None:
+                    self.boundary_state = self.state()
+                    if self.epoch % self.checkpoint_every == 0:
+                        self.write_checkpoint(self.checkpoint, self.boundary_state)
         except KeyboardInterrupt:
             self.history.interrupted = True
             self.history.stopped_epoch = self.epoch
             trainer.say(f"Training interrupted during epoch {self.epoch + 1}; the network "
                         f"keeps the parameters reached so far.")
             if self.checkpoint is not None and self.boundary_state is not None:
-                at_boundary = self.boundary_state[1]["epoch"] == self.epoch
-                state = self.boundary_state if at_boundary else self.state()
-                self.write_checkpoint(self.checkpoint, state)
-                trainer.say(f"Checkpoint written to {os.fspath(self.checkpoint)!r}; resume with "
+                self.write_checkpoint(self.checkpoint, self.boundary_state)
+                trainer.say(f"Checkpoint of epoch {self.boundary_state[1]['epoch']} written to "
+                            f"{os.fspath(self.checkpoint)!r}; resume with "
                             f"fit(..., resume_from=...).")
         if trainer.stop_training and self.history.stopped_epoch is None:
             self.history.stopped_epoch = self.epoch
@@ -287,7 +296,8 @@ class _Run:
             np.copyto(saved, param)
 
     def diverged(self, loss: float, epoch: int, batch_index: int) -> None:
-        restored = "the last finite parameters (end of the previous epoch)"
+        restored = (f"the last finite parameters (end of epoch {epoch})" if epoch > 0
+                    else "the parameters it had when fit began")
         best = next((c for c in self.callbacks if isinstance(c, EarlyStopping)
                      and c.best_params is not None and c.restore_best_weights), None)
         source = best.best_params if best is not None else self.last_good
@@ -328,7 +338,7 @@ class _Run:
                 "layer_rngs": [layer.rng.bit_generator.state if layer.rng is not None else None
                                for layer in self.net.layers],
                 "history": self.history.to_dict(), "callbacks": callback_states,
-                "best_loss": self.trainer.best_loss}
+                "best_loss": self.trainer.best_loss, "n_train": len(self.X_train)}
         return arrays, meta
 
     def write_checkpoint(self, path, state: tuple[dict[str, np.ndarray], dict]) -> None:
@@ -337,7 +347,11 @@ class _Run:
         write_npz(path, state[0], state[1])
 
     def resume(self, path) -> None:
-        """Load a checkpoint written by a run with the same arguments and continue from it."""
+        """Load a checkpoint written by a run with the same arguments and continue from it.
+
+        Everything read is checked before anything is changed: a foreign, corrupt or
+        mismatched checkpoint raises ModelFileError (or ValueError for other fit arguments).
+        """
         from .persistence import ModelFileError, read_npz
 
         arrays, meta = read_npz(path, CHECKPOINT_FORMAT)
@@ -345,38 +359,86 @@ class _Run:
         for name in ("epochs", "batch_size", "eval_every", "seed"):
             if meta.get(name) != getattr(self, name):
                 raise ValueError(f"{where}: the checkpoint was written with {name}="
-                                 f"{meta.get(name)!r}, this call has {name}={getattr(self, name)!r}")
+                                 f"{meta.get(name)!r}, this call has "
+                                 f"{name}={getattr(self, name)!r}")
+        if "n_train" in meta and meta["n_train"] != len(self.X_train):
+            raise ValueError(f"{where}: the checkpoint was written for {meta['n_train']!r} "
+                             f"training rows, this call has {len(self.X_train)}")
         if meta.get("optimizer_class") != type(self.optim).__name__:
             raise ValueError(f"{where}: the checkpoint used {meta.get('optimizer_class')}, this "
                              f"trainer has {type(self.optim).__name__}")
-        if len(meta.get("callbacks", [])) != len(self.callbacks):
-            raise ValueError(f"{where}: the checkpoint has {len(meta.get('callbacks', []))} "
-                             f"callbacks, this call {len(self.callbacks)}")
+        saved_callbacks = meta.get("callbacks", [])
+        names = [saved.get("class") if isinstance(saved, dict) else None
+                 for saved in (saved_callbacks if isinstance(saved_callbacks, list) else [None])]
+        expected = [type(callback).__name__ for callback in self.callbacks]
+        if names != expected:
+            raise ValueError(f"{where}: the checkpoint has callbacks {names}, this call "
+                             f"{expected}; resume with the same callbacks in the same order")
+        try:
+            epoch = meta["epoch"]
+            if isinstance(epoch, bool) or not isinstance(epoch, int) \
+                    or not 0 <= epoch <= self.epochs:
+                raise ValueError(f"epoch must be an integer in [0, {self.epochs}], got {epoch!r}")
+            params = self.net.params()
+            optimizer = dict(meta["optimizer"])
+            for key in ("lr", "initial_lr", "steps", "max_epochs"):
+                if isinstance(optimizer[key], bool) \
+                        or not isinstance(optimizer[key], (int, float)):
+                    raise ValueError(f"optimizer {key} must be a number, got {optimizer[key]!r}")
+            optimizer["arrays"] = {name[6:]: array for name, array in arrays.items()
+                                   if name.startswith("optim.")}
+            for name, array in optimizer["arrays"].items():
+                index = name.rpartition(".")[2]
+                if array.dtype.kind != "f" or not np.isfinite(array).all():
+                    raise ValueError(f"optimizer array {name} must hold finite floats")
+                if index.isdigit() and (int(index) >= len(params)
+                                        or array.shape != params[int(index)].shape):
+                    found = params[int(index)].shape if int(index) < len(params) else None
+                    raise ValueError(f"optimizer array {name} has shape {array.shape}, the "
+                                     f"parameter it belongs to {found}")
+            rng = np.random.default_rng()
+            rng.bit_generator.state = meta["rng"]
+            layer_rngs = meta["layer_rngs"]
+            if not isinstance(layer_rngs, list) or len(layer_rngs) != len(self.net.layers):
+                raise ValueError(f"layer_rngs must list one state per layer "
+                                 f"({len(self.net.layers)})")
+            for state in layer_rngs:
+                if state is not None:
+                    np.random.default_rng().bit_generator.state = state
+            history = History.from_dict(meta["history"])
+            best_loss = float(meta.get("best_loss", 1e9))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ModelFileError(f"{where}: the checkpoint is malformed: {error}") from None
         try:
             self.net.load_state_dict({name[4:]: a for name, a in arrays.items()
                                       if name.startswith("net.")})
-        except (KeyError, ValueError) as error:
+        except (KeyError, ValueError, TypeError) as error:
             raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
                 from None
-        optimizer = dict(meta["optimizer"])
-        optimizer["arrays"] = {name[6:]: a for name, a in arrays.items()
-                               if name.startswith("optim.")}
         self.optim.load_state_dict(optimizer)
         self.rng.bit_generator.state = meta["rng"]
-        for layer, state in zip(self.net.layers, meta["layer_rngs"]):
+        for layer, state in zip(self.net.layers, layer_rngs):
             if state is not None:
                 layer.rng.bit_generator.state = state
                 for operation in getattr(layer, "operations", ()):
                     if hasattr(operation, "rng"):
                         operation.rng = layer.rng
-        for index, (callback, saved) in enumerate(zip(self.callbacks, meta["callbacks"])):
+        for index, (callback, saved) in enumerate(zip(self.callbacks, saved_callbacks)):
             prefix = f"callback.{index}."
-            callback.load_state_dict(saved["state"], {name[len(prefix):]: a for name, a in
-                                                      arrays.items() if name.startswith(prefix)})
-        self.history = History.from_dict(meta["history"])
-        self.trainer.best_loss = meta.get("best_loss", 1e9)
-        self.epoch = int(meta["epoch"])
+            try:
+                callback.load_state_dict(saved["state"], {
+                    name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)})
+            except (KeyError, TypeError, ValueError) as error:
+                raise ModelFileError(f"{where}: the state of callback {index} "
+                                     f"({type(callback).__name__}) is malformed: {error}") from None
+        self.history = history
+        self.trainer.best_loss = best_loss
+        # A run that early stopping had ended stays ended (its best weights are restored by
+        # on_train_end); a stop asked for by any other callback was a pause, and training goes on.
+        self.stopped_at_resume = any(
+            isinstance(callback, EarlyStopping) and callback.wait >= max(callback.patience, 1)
+            for callback in self.callbacks)
+        self.epoch = epoch
         self.remember_good_params()
-
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "Loss"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 
 def check_same_shape(owner: Any, name: str, array: Any, reference_name: str,
                      reference: Any) -> None:
-    """Raise ValueError unless ``array`` has the shape of ``reference`` (a real check, not assert)."""
+    """Raise ValueError unless ``array`` has the shape of ``reference`` (a real check)."""
     where = f"{type(owner).__name__}.backward"
     if reference is None:
         raise RuntimeError(f"{where}: backward was called before forward "
@@ -32,7 +33,8 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
             value, numbers.Integral if integer else numbers.Real):
         raise TypeError(f"{prefix}{name} must be {kind}, got {value!r} "
                         f"({type(value).__name__})")
-    if not np.isfinite(value):
+    # integers are always finite (and may be too large for np.isfinite)
+    if not isinstance(value, numbers.Integral) and not math.isfinite(float(value)):
         raise ValueError(f"{prefix}{name} must be finite, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
@@ -59,38 +61,73 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any], owner: str = "")
 
 
 def as_array(data: Any, name: str, dtype: Any = None, *, ndim: int | tuple[int, ...] | None = None,
-             owner: str = "", allow_empty: bool = False) -> np.ndarray:
-    """``data`` as a finite numeric array (cast to ``dtype`` when given), or a clear error."""
+             owner: str = "", allow_empty: bool = False, finite: bool = True) -> np.ndarray:
+    """``data`` as a finite numeric array (cast to ``dtype`` when given), or a clear error.
+
+    Checks, in order: an array at all, real numbers (bool, int, float), the number of
+    dimensions, not empty, finite values (when ``finite``), and that the cast to ``dtype``
+    does not overflow (1e300 does not fit in float32).
+    """
     prefix = f"{owner}: " if owner else ""
     if data is None:
         raise TypeError(f"{prefix}{name} must be an array, got None")
     if isinstance(data, (str, bytes)):
         raise TypeError(f"{prefix}{name} must be a numeric array, got a string")
     try:
-        array = np.asarray(data)
-    except (ValueError, TypeError) as error:
+        # arrays of another array module (CuPy) stay where they are: NumPy functions dispatch
+        array = data if hasattr(data, "__array_function__") and hasattr(data, "dtype") \
+            else np.asarray(data)
+    except (ValueError, TypeError, OverflowError) as error:
         raise TypeError(f"{prefix}{name} could not be read as an array "
                         f"(ragged rows or mixed types?): {error}") from None
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"{prefix}{name} must hold real numbers, got dtype {array.dtype}")
+        raise TypeError(f"{prefix}{name} must hold real numbers (bool, int or float), got dtype "
+                        f"{array.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if array.ndim not in allowed:
-            expected = " or ".join(str(d) for d in allowed)
+            expected = ", ".join(str(d) for d in allowed[:-1])
+            expected = f"{expected} or {allowed[-1]}" if expected else str(allowed[-1])
             raise ValueError(f"{prefix}{name} must have {expected} dimensions, got "
                              f"{array.ndim} (shape {array.shape})")
     if not allow_empty and array.size == 0:
         raise ValueError(f"{prefix}{name} is empty (shape {array.shape}); expected at least one "
                          f"row of data")
+    if finite:
+        _check_finite(array, name, prefix)
     if dtype is not None and array.dtype != dtype:
-        array = array.astype(dtype)
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
+        original = array
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = array.astype(dtype)
+        if finite and array.dtype.kind == "f" and original.dtype.kind in "iuf" \
+                and not np.isfinite(array).all():
+            bad = np.argwhere(~np.isfinite(array))[0]
+            value = original[tuple(bad)]
+            raise ValueError(f"{prefix}{name} holds {value:.6g} at index "
+                             f"{tuple(int(i) for i in bad)}, too large for {np.dtype(dtype).name} "
+                             f"(largest {np.finfo(dtype).max:.3g}); rescale the data (standardize "
+                             f"it) or use dtype=float64")
+    return array
+
+
+def _check_finite(array: np.ndarray, name: str, prefix: str) -> None:
+    """Raise ValueError naming the first NaN or infinity of a float array."""
+    if array.dtype.kind != "f":
+        return
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
         value = array[tuple(bad)]
-        count = int((~np.isfinite(array)).sum())
+        count = int(array.size - np.count_nonzero(finite))
         raise ValueError(f"{prefix}{name} holds {count} non-finite value(s) (first: {value} at "
                          f"index {tuple(int(i) for i in bad)}); expected finite numbers")
-    return array
+
+
+class KeyMismatchError(KeyError, ValueError):
+    """Missing or unexpected names (in a state dict): both a KeyError and a ValueError."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def check_lengths(owner: str, **arrays: np.ndarray) -> None:
