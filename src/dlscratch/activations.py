@@ -73,7 +73,7 @@ class LeakyReLU(Operation):
 
 
 class ELU(Operation):
-    """out = x if x > 0 else alpha * (exp(x) - 1);  dL/dx = dL/dout * (1 if x > 0 else out + alpha)."""
+    """out = x if x > 0 else alpha (exp(x) - 1);  dL/dx = dL/dout (1 if x > 0 else out + alpha)."""
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()

@@ -66,7 +66,7 @@ class Operation:
 
 
 class ParamOperation(Operation):
-    """An operation with a parameter array: ``backward`` also stores ``param_grad`` = dL/d(param)."""
+    """An operation with a parameter: ``backward`` also stores ``param_grad`` = dL/d(param)."""
 
     def __init__(self, param: np.ndarray) -> None:
         super().__init__()

@@ -44,7 +44,7 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` evaluations in a row whose ``val_loss`` is not below best - min_delta.
+    """Stop after ``patience`` evaluations in a row with ``val_loss`` not below best - min_delta.
 
     With ``restore_best_weights`` the parameters of the best evaluation are copied back into
     the network (in place) when training ends. ``patience=1`` is the book's rule.

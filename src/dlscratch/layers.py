@@ -16,7 +16,7 @@ WEIGHT_INITS = ("standard", "glorot", "he")
 
 
 class Layer(Operation):
-    """A sequence of operations with ``neurons`` outputs; ``params``/``param_grads`` in matching order.
+    """Operations in sequence with ``neurons`` outputs; ``params``/``param_grads`` in one order.
 
     ``_setup_layer(input_)`` builds ``operations`` and ``params`` on the first ``forward``, so the
     input size is inferred. The network gives each layer its own random generator (``rng``) and

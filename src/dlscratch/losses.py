@@ -227,7 +227,7 @@ class SoftmaxCrossEntropy(Loss):
 
 
 class BinaryCrossEntropy(Loss):
-    """L = sum(softplus(p) - y p) / batch on logits p (stable form);  dL/dp = (sigmoid(p) - y) / batch.
+    """L = sum(softplus(p) - y p) / batch on logits p;  dL/dp = (sigmoid(p) - y) / batch.
 
     ``target``: 0/1 (or probabilities) of the prediction's shape.
     """

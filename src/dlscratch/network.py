@@ -83,7 +83,7 @@ class NeuralNetwork:
 
     @property
     def input_shape(self) -> tuple[int, ...] | None:
-        """The shape of one input row the network was built for, or None before the first forward."""
+        """The shape of one input row the network was built for (None before the first forward)."""
         return getattr(self.layers[0], "input_shape", None) if self.built else None
 
     def build(self, input_shape: int | Sequence[int]) -> NeuralNetwork:
@@ -158,9 +158,10 @@ class NeuralNetwork:
         """Raise ValueError when X's rows do not have the shape the network was built for."""
         expected = self.input_shape
         if expected is not None and tuple(X.shape[1:]) != expected:
-            raise ValueError(f"{owner}: {name} has {X.shape[1:] if len(X.shape) > 2 else X.shape[1]}"
-                             f" features per row (shape {X.shape}), but the network was built "
-                             f"for {expected if len(expected) > 1 else expected[0]}")
+            found = X.shape[1:] if X.ndim > 2 else X.shape[1]
+            wanted = expected if len(expected) > 1 else expected[0]
+            raise ValueError(f"{owner}: {name} has {found} features per row (shape {X.shape}), "
+                             f"but the network was built for {wanted}")
 
     def _release(self) -> None:
         for layer in self.layers:
