@@ -1,0 +1,16 @@
+"""The book's experiments as demos: ``dlscratch demo boston`` and ``dlscratch demo mnist``.
+
+Each demo prints a table of its results beside the book's, and writes a figure and a JSON file
+(atomically) into an output folder. scikit-learn, mlxtend and matplotlib are imported only when
+a demo runs, so ``import dlscratch`` stays light.
+"""
+
+from ._common import DatasetUnavailable
+from .boston import boston_data, boston_experiment, boston_networks, boston_table, run_boston
+from .mnist import Step, mnist_data, mnist_experiment, mnist_ladder, mnist_table, run_mnist
+
+__all__ = [
+    "DatasetUnavailable",
+    "boston_data", "boston_experiment", "boston_networks", "boston_table", "run_boston",
+    "Step", "mnist_data", "mnist_experiment", "mnist_ladder", "mnist_table", "run_mnist",
+]

@@ -1,0 +1,103 @@
+"""What the demos share: a text table, atomic JSON output, and the BLAS thread count."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._io import atomic_write
+
+#: A function that prints one line of progress (``print``) or swallows it (``quiet``).
+Log = Callable[[str], None]
+
+
+class DatasetUnavailable(RuntimeError):
+    """A data set the demo needs is not on this machine (and the demo does not download)."""
+
+
+def quiet_log(message: str) -> None:
+    """A ``Log`` that says nothing."""
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table: the first column left-aligned, the others right-aligned."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(str(header)), *(len(row[i]) for row in cells))
+              for i, header in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [value.ljust(widths[0]) if i == 0 else value.rjust(widths[i])
+                 for i, value in enumerate(values)]
+        return " | ".join(parts).rstrip()
+
+    rule = "-+-".join("-" * width for width in widths)
+    return "\n".join([line([str(h) for h in headers]), rule, *(line(row) for row in cells)])
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays turned into plain numbers and lists (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically (a reader sees the old file or the new one)."""
+    text = json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n"
+    with atomic_write(path, "wb") as handle:
+        handle.write(text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int | None) -> Iterator[None]:
+    """Limit the BLAS library to ``threads`` threads while the block runs (None: leave it).
+
+    The demos multiply small matrices (a batch of 60 by 784 inputs), where extra BLAS threads
+    cost more in synchronisation than they win, badly so on a busy machine. One thread also
+    fixes the order of every floating-point sum, so a run repeats to the last bit. Needs
+    threadpoolctl (installed with scikit-learn); without it the block runs unchanged.
+    """
+    if threads is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
+
+
+def environment(threads: int | None, dtype: str) -> dict[str, Any]:
+    """Versions and settings that a reader of the JSON needs to repeat a run."""
+    from .. import __version__
+
+    return {"dlscratch": __version__, "numpy": np.__version__,
+            "python": platform.python_version(), "machine": platform.machine(),
+            "blas_threads": threads, "dtype": dtype}
+
+
+def relative_difference(value: float, reference: float) -> float:
+    """(value - reference) / reference."""
+    return (value - reference) / reference
+
+
+def within(value: float, reference: float, tolerance: float = 0.10) -> bool:
+    """Whether ``value`` lies within ``tolerance`` (relative) of ``reference``, on either side."""
+    return abs(relative_difference(value, reference)) <= tolerance
