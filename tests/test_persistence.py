@@ -42,8 +42,8 @@ from dlscratch import (
     SoftmaxCrossEntropy,
     Tanh,
     Trainer,
+    persistence,
 )
-from dlscratch import persistence
 from dlscratch._io import atomic_write
 
 X = np.random.default_rng(0).normal(size=(9, 3))
@@ -159,10 +159,13 @@ def test_save_refuses_what_it_could_not_load(tmp_path):
     with pytest.raises(TypeError, match=r"layers\[0\] \(Dense\) cannot be saved.*Custom"):
         net.save(tmp_path / "m.npz")
     assert not os.listdir(tmp_path)
-    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got 3"):
+    with pytest.raises(TypeError, match=r"path must be a file path \(str or os.PathLike\), "
+                                        r"got 3 \(int\)"):
         small_net().save(3)
-    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got None"):
+    with pytest.raises(TypeError, match="path must be a file path.*got None"):
         NeuralNetwork.load(None)
+    with pytest.raises(ValueError, match="is a folder; expected a file path"):
+        small_net().save(tmp_path)
 
 
 # ---------------------------------------------------------------------- state dicts
@@ -511,3 +514,37 @@ def test_sigkill_during_saves_always_leaves_a_loadable_file(tmp_path):
     print(f"{killed_mid_write} of the kills landed inside a save")
     assert seen == {0, 1}
     assert killed_mid_write > 0  # some kills did land inside a save
+
+
+def test_every_file_the_package_writes_goes_through_atomic_write():
+    """A static check: no ``open(..., "w")`` outside _io.py, and the array and figure writers
+    only ever write to an atomic_write handle or an in-memory buffer."""
+    import ast
+    import pathlib
+
+    import dlscratch
+
+    writers = {"save", "savez", "savez_compressed", "savetxt", "savefig", "tofile", "dump"}
+    problems = []
+    package = pathlib.Path(dlscratch.__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        if source.name == "_io.py":
+            continue
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            where = f"{source.relative_to(package)}:{node.lineno}"
+            if name == "open":
+                modes = [a.value for a in node.args[1:2] + [k.value for k in node.keywords
+                                                           if k.arg == "mode"]
+                         if isinstance(a, ast.Constant)]
+                if any(set(str(mode)) & set("wax+") for mode in modes):
+                    problems.append(f"{where}: open(..., {modes[0]!r})")
+            elif name in writers and node.args and (
+                    name in ("savefig", "tofile")
+                    or getattr(getattr(node.func, "value", None), "id", "") in ("np", "json")):
+                target = node.args[0]
+                if not (isinstance(target, ast.Name) and target.id in ("handle", "buffer")):
+                    problems.append(f"{where}: {name}({ast.unparse(target)}, ...)")
+    assert not problems, "writes that bypass atomic_write:\n" + "\n".join(problems)

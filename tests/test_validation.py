@@ -22,6 +22,7 @@ from dlscratch import (
     LeakyReLU,
     Linear,
     MeanSquaredError,
+    ModelCheckpoint,
     NeuralNetwork,
     ReLU,
     SGDMomentum,
@@ -180,6 +181,31 @@ def test_fit_callbacks_must_be_callbacks():
     raises(TypeError, "callbacks", "print", call=lambda: fit(callbacks=[print]))
 
 
+def test_fit_callbacks_must_be_a_list():
+    raises(TypeError, "callbacks must be a list", "EarlyStopping", "callbacks=[...]",
+           call=lambda: fit(callbacks=EarlyStopping()))
+
+
+def test_fit_checkpoint_paths_are_checked_before_training(tmp_path):
+    raises(TypeError, "Trainer.fit", "checkpoint", "got 3 (int)", call=lambda: fit(checkpoint=3))
+    raises(TypeError, "Trainer.fit", "resume_from", "got 3.5 (float)",
+           call=lambda: fit(resume_from=3.5))
+    raises(ValueError, "checkpoint", "is a folder", call=lambda: fit(checkpoint=tmp_path))
+    raises(ValueError, "checkpoint", "is empty", call=lambda: fit(checkpoint=""))
+    raises(TypeError, "checkpoint", "(bytes)", call=lambda: fit(checkpoint=b"run.ckpt"))
+    raises(TypeError, "ModelCheckpoint", "path", "got None", call=lambda: ModelCheckpoint(None))
+
+
+@pytest.mark.parametrize("shape, error, fragment", [
+    (0, ValueError, "got 0"), (-1, ValueError, "got -1"), ((3, 0), ValueError, "got 0"),
+    ("3", TypeError, "got '3'"), (2.5, TypeError, "got 2.5"), (None, TypeError, "got None"),
+    ((), ValueError, "empty"), ((2.0,), TypeError, "got 2.0"),
+])
+def test_build_checks_the_input_shape(shape, error, fragment):
+    raises(error, "NeuralNetwork.build", "input_shape", fragment,
+           call=lambda: regression_net().build(shape))
+
+
 def test_fit_needs_both_test_arrays_or_neither():
     raises(ValueError, "X_test", "y_test", call=lambda: fit(X_test=X))
 
@@ -277,7 +303,8 @@ def test_fit_rejects_one_hot_rows_that_do_not_sum_to_one():
     raises(ValueError, "y_train", "row 4", "sums to 2", "sum to 1",
            call=lambda: fit(classifier(3), y_train=one_hot))
     one_hot[4] = [2, -1, 0]
-    raises(ValueError, "y_train", "row 4", "[0, 1]", call=lambda: fit(classifier(3), y_train=one_hot))
+    raises(ValueError, "y_train", "row 4", "[0, 1]",
+           call=lambda: fit(classifier(3), y_train=one_hot))
 
 
 def test_fit_rejects_binary_targets_outside_zero_one():
@@ -342,7 +369,8 @@ def test_loss_rejects_shape_mismatch_naming_both_shapes():
 def test_loss_rejects_empty_and_non_numeric_inputs():
     raises(ValueError, "prediction", "empty",
            call=lambda: MeanSquaredError().forward(np.zeros((0, 1)), np.zeros((0, 1))))
-    raises(TypeError, "target", "string", call=lambda: MeanSquaredError().forward(np.zeros(2), "ab"))
+    raises(TypeError, "target", "string",
+           call=lambda: MeanSquaredError().forward(np.zeros(2), "ab"))
     raises(TypeError, "prediction", "object",
            call=lambda: MeanSquaredError().forward(np.zeros(2, object), np.zeros(2)))
     raises(ValueError, "prediction", "scalar",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .validation import check_number, check_positive
+from .validation import check_number, check_path, check_positive
 
 if TYPE_CHECKING:
     from .train import History, Trainer
@@ -127,7 +127,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, path: str | os.PathLike, save_best_only: bool = False,
                  every: int = 1) -> None:
         check_positive("every", every, integer=True, owner="ModelCheckpoint")
-        self.path = os.fspath(path)
+        self.path = check_path("path", path, owner="ModelCheckpoint")
         self.save_best_only = save_best_only
         self.every = int(every)
         self.best_loss: float | None = None

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write
+from .validation import check_path
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "dlscratch.network"
@@ -98,10 +99,7 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def _check_path(path: Any, owner: str) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{owner}: path must be a str or os.PathLike, got {path!r} "
-                        f"({type(path).__name__})")
-    return os.fspath(path)
+    return check_path("path", path, owner)
 
 
 # ---------------------------------------------------------------------- architecture <-> JSON

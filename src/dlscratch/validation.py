@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,6 +50,22 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
 def check_positive(name: str, value: Any, *, integer: bool = False, owner: str = "") -> None:
     """Raise unless ``value`` > 0."""
     check_number(name, value, low=0, integer=integer, owner=owner)
+
+
+def check_path(name: str, value: Any, owner: str = "") -> str:
+    """``value`` as a str path, or TypeError (not a path) / ValueError (an existing folder)."""
+    prefix = f"{owner}: " if owner else ""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{prefix}{name} must be a file path (str or os.PathLike), got "
+                        f"{value!r} ({type(value).__name__})")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"{prefix}{name} must be a str path, got {value!r}")
+    if not path:
+        raise ValueError(f"{prefix}{name} is empty; expected a file path")
+    if os.path.isdir(path):
+        raise ValueError(f"{prefix}{name} {path!r} is a folder; expected a file path")
+    return path
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[Any], owner: str = "") -> None:
