@@ -16,7 +16,6 @@ from .losses import (
 )
 from .network import NeuralNetwork
 from .optimizers import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum
-from .persistence import ModelFileError
 from .schedules import (
     ConstantLR,
     CosineDecay,
@@ -29,6 +28,15 @@ from .schedules import (
 from .train import History, Trainer, TrainingDivergedError
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # persistence (json, zip archives, temporary files) loads on first use, not on import
+    if name == "ModelFileError":
+        from .persistence import ModelFileError
+
+        return ModelFileError
+    raise AttributeError(f"module 'dlscratch' has no attribute {name!r}")
 
 __all__ = [
     "ELU", "GELU", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh",

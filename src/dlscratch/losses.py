@@ -29,8 +29,17 @@ class Loss:
         if prediction.ndim == 0:
             raise ValueError(f"{owner}: prediction must have at least 1 dimension (batch, ...), "
                              f"got a scalar")
+        if prediction.dtype.kind != "f" or prediction.itemsize < 4:
+            # bool, int and float16 predictions (never a network's): float16 would overflow
+            # at 65504 and integer arithmetic would wrap
+            prediction = prediction.astype(np.float64)
         target = as_array(target, "target", owner=owner)
         target = self._check_target(prediction, target)
+        return self._forward_checked(prediction, target)
+
+    def _forward_checked(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        """``forward`` without the checks, for a network's prediction and a target that
+        ``_check_target`` already accepted (the trainer checks its targets once, at the door)."""
         self.prediction = prediction
         self.target = target
         return float(self._output())
@@ -206,6 +215,7 @@ class SoftmaxCrossEntropy(Loss):
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_sum_exp = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         log_probabilities = shifted - log_sum_exp
+        # softmax as exp(log_softmax), as torch computes it: float32 runs stay close to torch's
         self._probabilities = np.exp(log_probabilities)
         n = len(logits)
         if self.target.ndim == 1:

@@ -88,7 +88,17 @@ class NeuralNetwork:
 
     def build(self, input_shape: int | Sequence[int]) -> NeuralNetwork:
         """Create the parameters for inputs of shape (batch, *input_shape) without training."""
-        shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) else tuple(input_shape)
+        shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) \
+            else input_shape
+        if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+            raise TypeError(f"NeuralNetwork.build: input_shape must be a positive integer or a "
+                            f"tuple of them, got {input_shape!r}")
+        shape = tuple(shape)
+        for size in shape:
+            check_positive("input_shape", size, integer=True, owner="NeuralNetwork.build")
+        if not shape:
+            raise ValueError("NeuralNetwork.build: input_shape is empty; expected the shape of "
+                             "one input row, such as 13 or (1, 28, 28)")
         self.forward(np.zeros((1, *shape), dtype=self.dtype), inference=True)
         self._release()
         return self
@@ -127,32 +137,57 @@ class NeuralNetwork:
         self.backward(self.loss.backward())
         return batch_loss
 
+    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """``train_batch`` for the trainer, whose targets were checked once, at the door: the
+        loss skips its per-batch checks (a loss that overrides ``forward`` still gets it)."""
+        if type(self.loss).forward is not Loss.forward:
+            return self.train_batch(x_batch, y_batch)
+        prediction = self.forward(x_batch)
+        batch_loss = self.loss._forward_checked(prediction, y_batch)
+        self.backward(self.loss.backward())
+        return batch_loss
+
     def predict(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The network's output for every row of X, in batches (memory bounded by the batch).
 
         Inference mode: dropout is off and no activation is kept once it returns.
         """
         check_positive("batch_size", batch_size, integer=True, owner="NeuralNetwork.predict")
-        X = as_array(X, "X", self.dtype, ndim=tuple(range(2, 6)),
-                     owner="NeuralNetwork.predict", allow_empty=True)
+        # values are checked and cast batch by batch (in _predict_batches), not as a whole: a
+        # float64 X of a million rows is never copied to float32 in one piece
+        X = as_array(X, "X", ndim=tuple(range(2, 6)), owner="NeuralNetwork.predict",
+                     allow_empty=True, finite=False)
         self.check_features(X, "X", "NeuralNetwork.predict")
         if len(X) == 0:
             raise ValueError(f"NeuralNetwork.predict: X is empty (shape {X.shape}); expected at "
                              f"least one row")
-        return self._predict_batches(X, batch_size)
+        return self._predict_batches(X, batch_size, check=True)
 
-    def _predict_batches(self, X: np.ndarray, batch_size: int) -> np.ndarray:
-        """``predict`` on input already checked: forward in inference mode, batch by batch."""
+    def _predict_batches(self, X: np.ndarray, batch_size: int, check: bool = False
+                         ) -> np.ndarray:
+        """Forward in inference mode, batch by batch; ``check``: check and cast each batch."""
         output = None
         try:
             for start in range(0, len(X), batch_size):
-                batch_output = self.forward(X[start:start + batch_size], inference=True)
+                batch = X[start:start + batch_size]
+                if check:
+                    batch = self._checked_batch(X, batch)
+                batch_output = self.forward(batch, inference=True)
                 if output is None:
                     output = np.empty((len(X), *batch_output.shape[1:]), dtype=self.dtype)
                 output[start:start + len(batch_output)] = batch_output
         finally:
             self._release()
         return output
+
+    def _checked_batch(self, X: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """``batch`` (rows of X) as a finite array of the network's dtype, or predict's error."""
+        try:
+            return as_array(batch, "X", self.dtype, owner="NeuralNetwork.predict")
+        except ValueError:
+            # the same check on the whole of X, so the message counts and indexes in X itself
+            as_array(X, "X", self.dtype, owner="NeuralNetwork.predict", allow_empty=True)
+            raise
 
     def check_features(self, X: np.ndarray, name: str, owner: str) -> None:
         """Raise ValueError when X's rows do not have the shape the network was built for."""

@@ -88,7 +88,7 @@ class Optimizer:
         self.steps = 0
         self.state: dict[str, list[np.ndarray]] = {}
         self._decays: list[bool] | None = None  # per parameter: does weight decay apply?
-        self._scratch_buffers: dict[tuple[int, np.dtype], np.ndarray] = {}
+        self._scratch_buffers: dict[tuple, np.ndarray] = {}
 
     # ------------------------------------------------------------------ learning rate
     def lr_at(self, epoch: int, epochs: int) -> float:
@@ -164,11 +164,20 @@ class Optimizer:
         Slot 0 holds the decayed gradient, slot 1 the update rule's intermediate results; each is
         one flat buffer as large as the largest parameter, so a step allocates nothing.
         """
+        # the shaped view is kept too (under a longer key): slicing and reshaping each step
+        # costs more than a small parameter's update
+        view = self._scratch_buffers.get((slot, like.dtype, like.shape))
+        if view is not None:
+            return view
         key = (slot, like.dtype)
         flat = self._scratch_buffers.get(key)
         if flat is None or flat.size < like.size:
             flat = self._scratch_buffers[key] = np.empty_like(like, shape=(like.size,))
-        return flat[:like.size].reshape(like.shape)
+            for old in [k for k in self._scratch_buffers if k[:2] == key and len(k) == 3]:
+                del self._scratch_buffers[old]  # views of the smaller buffer it replaces
+        view = flat[:like.size].reshape(like.shape)
+        self._scratch_buffers[(slot, like.dtype, like.shape)] = view
+        return view
 
     def _begin_step(self) -> None:
         """Compute what all parameters share in this step (Adam's bias corrections)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -15,11 +14,16 @@ from .losses import Loss
 from .metrics import evaluation_metrics
 from .network import NeuralNetwork
 from .optimizers import Optimizer
-from .validation import as_array, check_lengths, check_positive
-
-logger = logging.getLogger("dlscratch")
+from .validation import as_array, check_lengths, check_path, check_positive
 
 CHECKPOINT_FORMAT = "dlscratch.checkpoint"
+
+
+def logger():
+    """The "dlscratch" logger (logging loads on first use, not on ``import dlscratch``)."""
+    import logging
+
+    return logging.getLogger("dlscratch")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -117,12 +121,19 @@ class Trainer:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
                                  or seed < 0):
             raise ValueError(f"{owner}: seed must be a non-negative integer or None, got {seed!r}")
+        if isinstance(callbacks, Callback):
+            raise TypeError(f"{owner}: callbacks must be a list of Callback objects, got "
+                            f"{callbacks!r}; write callbacks=[...]")
         callbacks = list(callbacks or [])
         for callback in callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(f"{owner}: callbacks must be Callback objects, got {callback!r}")
         if (X_test is None) != (y_test is None):
             raise ValueError(f"{owner}: give both X_test and y_test, or neither")
+        if checkpoint is not None:
+            checkpoint = check_path("checkpoint", checkpoint, owner)
+        if resume_from is not None:
+            resume_from = check_path("resume_from", resume_from, owner)
 
         self.verbose = verbose
         dtype = self.net.dtype
@@ -189,7 +200,7 @@ class Trainer:
 
     def say(self, message: str) -> None:
         """Log ``message``; also print it when ``verbose`` (the book prints its progress)."""
-        logger.info(message)
+        logger().info(message)
         if self.verbose:
             print(message)
 
@@ -225,6 +236,12 @@ class _Run:
             trainer.stop_training = True
         n = len(self.X_train)
         batch_index = 0
+        X_epoch = y_epoch = None
+        train_batch = self.net.train_batch
+        if getattr(train_batch, "__func__", None) is NeuralNetwork.train_batch:
+            # not replaced by a subclass or a patch: the targets were checked at the door, so
+            # the batches skip the loss's per-batch checks
+            train_batch = self.net._train_batch_checked
         try:
             # boundary_state: the state after the last complete epoch (callbacks included); an
             # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
@@ -236,11 +253,16 @@ class _Run:
                 for callback in self.callbacks:
                     callback.on_epoch_begin(trainer, epoch + 1)
                 order = self.rng.permutation(n)
-                X_epoch, y_epoch = self.X_train[order], self.y_train[order]
+                if X_epoch is None:  # one shuffled copy for the whole run; batches are views
+                    X_epoch = np.empty_like(self.X_train, order="C")
+                    y_epoch = np.empty_like(self.y_train, order="C")
+                # mode="clip": with the default mode, take(out=) first fills a temporary copy
+                np.take(self.X_train, order, axis=0, out=X_epoch, mode="clip")
+                np.take(self.y_train, order, axis=0, out=y_epoch, mode="clip")
                 total = 0.0
                 for batch_index, start in enumerate(range(0, n, self.batch_size)):
                     X_batch = X_epoch[start:start + self.batch_size]
-                    loss = self.net.train_batch(X_batch, y_epoch[start:start + self.batch_size])
+                    loss = train_batch(X_batch, y_epoch[start:start + self.batch_size])
                     if not math.isfinite(loss):
                         self.diverged(loss, epoch, batch_index)
                     self.optim.step()
@@ -311,7 +333,7 @@ class _Run:
                    f"{batch_index + 1}, with learning rate {lr:g}. The network keeps {restored}. "
                    f"Hint: lower the learning rate (try lr={lr / 10:g}), standardize the inputs, "
                    f"or check the data for extreme values.")
-        logger.error(message)
+        logger().error(message)
         raise TrainingDivergedError(message, self.history)
 
     # ------------------------------------------------------------------ checkpoints
@@ -374,6 +396,18 @@ class _Run:
         if names != expected:
             raise ValueError(f"{where}: the checkpoint has callbacks {names}, this call "
                              f"{expected}; resume with the same callbacks in the same order")
+        net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
+        own = dict(self.net.named_params())
+        missing = [key for key in own if key not in net_arrays]
+        unexpected = [key for key in net_arrays if key not in own]
+        wrong = [f"{key} has shape {net_arrays[key].shape} in the checkpoint, the network "
+                 f"expects {own[key].shape}" for key in own
+                 if key in net_arrays and net_arrays[key].shape != own[key].shape]
+        if missing or unexpected or wrong:
+            problems = wrong + [f"missing keys {missing}"] * bool(missing) \
+                + [f"unexpected keys {unexpected}"] * bool(unexpected)
+            raise ModelFileError(f"{where}: the checkpoint does not fit this network: "
+                                 f"{'; '.join(problems)}")
         try:
             epoch = meta["epoch"]
             if isinstance(epoch, bool) or not isinstance(epoch, int) \
@@ -410,8 +444,7 @@ class _Run:
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelFileError(f"{where}: the checkpoint is malformed: {error}") from None
         try:
-            self.net.load_state_dict({name[4:]: a for name, a in arrays.items()
-                                      if name.startswith("net.")})
+            self.net.load_state_dict(net_arrays)
         except (KeyError, ValueError, TypeError) as error:
             raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
                 from None
