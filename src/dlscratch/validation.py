@@ -14,14 +14,13 @@ import numpy as np
 def check_same_shape(owner: Any, name: str, array: Any, reference_name: str,
                      reference: Any) -> None:
     """Raise ValueError unless ``array`` has the shape of ``reference`` (a real check)."""
-    where = f"{type(owner).__name__}.backward"
     if reference is None:
-        raise RuntimeError(f"{where}: backward was called before forward "
-                           f"(no {reference_name} is stored)")
+        raise RuntimeError(f"{type(owner).__name__}.backward: backward was called before "
+                           f"forward (no {reference_name} is stored)")
     shape = getattr(array, "shape", None)
     if shape != reference.shape:
-        raise ValueError(f"{where}: {name} has shape {shape}, but the {reference_name} has shape "
-                         f"{reference.shape}; they must be equal")
+        raise ValueError(f"{type(owner).__name__}.backward: {name} has shape {shape}, but the "
+                         f"{reference_name} has shape {reference.shape}; they must be equal")
 
 
 def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
