@@ -84,11 +84,16 @@ class Loss:
 
 
 def _in_dtype_of(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Integer (or bool) ``target`` cast to a float prediction's dtype: 0/1 targets would
+    """``target`` cast to a float prediction's dtype: a float64 or integer target would
     otherwise turn every gradient of a float32 network into float64."""
-    if prediction.dtype.kind == "f" and target.dtype.kind in "biu":
-        return target.astype(prediction.dtype)
-    return target
+    if prediction.dtype.kind != "f" or target.dtype == prediction.dtype:
+        return target
+    with np.errstate(over="ignore"):
+        cast = target.astype(prediction.dtype)
+    if target.dtype.kind == "f" and not np.isfinite(cast).all():
+        raise ValueError(f"target holds values too large for {prediction.dtype} (largest "
+                         f"{np.abs(target).max():.3g}); use a float64 network or rescale y")
+    return cast
 
 
 class MeanSquaredError(Loss):
