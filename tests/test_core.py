@@ -415,3 +415,44 @@ def test_softmax_cross_entropy_on_labels_and_on_one_hot_trains_the_same():
     np.testing.assert_allclose(history_labels.train_loss, history_one_hot.train_loss, rtol=1e-12)
     np.testing.assert_allclose(history_labels.val_loss, history_one_hot.val_loss, rtol=1e-12)
     assert history_labels.metrics["accuracy"] == history_one_hot.metrics["accuracy"]
+
+
+def test_a_layer_and_an_optimizer_written_the_books_way_work_in_our_network():
+    from dlscratch.base import Operation
+    from dlscratch.dense import BiasAdd, WeightMultiply
+    from dlscratch.gradcheck import check_network
+    from dlscratch.layers import Layer
+    from dlscratch.optimizers import Optimizer
+
+    class BookSigmoid(Operation):
+        def _output(self):
+            return 1.0 / (1.0 + np.exp(-1.0 * self.input_))
+
+        def _input_grad(self, output_grad):
+            return self.output * (1.0 - self.output) * output_grad
+
+    class BookDense(Layer):
+        def __init__(self, neurons, activation):
+            super().__init__(neurons)
+            self.activation = activation
+
+        def _setup_layer(self, input_):
+            rng = np.random.default_rng(7)
+            self.params = [rng.standard_normal((input_.shape[1], self.neurons)),
+                           rng.standard_normal((1, self.neurons))]
+            self.operations = [WeightMultiply(self.params[0]), BiasAdd(self.params[1]),
+                               self.activation]
+
+    class BookSGD(Optimizer):
+        def step(self):
+            for param, param_grad in zip(self.net.params(), self.net.param_grads()):
+                param -= self.lr * param_grad
+
+    X, y = _data(n=12)
+    net = NeuralNetwork([BookDense(4, BookSigmoid()), BookDense(1, Linear())],
+                        MeanSquaredError(), seed=0, dtype=np.float64)
+    check_network(net, X[:5], y[:5])
+    history = Trainer(net, BookSGD(lr=0.05)).fit(X, y, X, y, epochs=20, eval_every=5,
+                                                 early_stopping=False, verbose=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert [len(batch) for batch, _ in Trainer.generate_batches(X, y, 5)] == [5, 5, 2]

@@ -68,12 +68,21 @@ class Layer(Operation):
             first_operation.input_grad_needed = self.input_grad_needed
         for operation in reversed(self.operations):
             output_grad = operation.backward(output_grad)
-        self.param_grads = [operation.param_grad for operation in self.operations
-                            if isinstance(operation, ParamOperation)]
+        self._param_grads()
         if output_grad is not None:
             check_same_shape(self, "input_grad", output_grad, "input", self.input_)
         self.input_grad = output_grad
         return output_grad
+
+    def _param_grads(self) -> None:
+        """Collect ``param_grads`` from the parameter operations (the book's helper)."""
+        self.param_grads = [operation.param_grad for operation in self.operations
+                            if isinstance(operation, ParamOperation)]
+
+    def _params(self) -> None:
+        """Collect ``params`` from the parameter operations (the book's helper)."""
+        self.params = [operation.param for operation in self.operations
+                       if isinstance(operation, ParamOperation)]
 
     def _release(self) -> None:
         super()._release()

@@ -198,6 +198,14 @@ class Trainer:
             self._cached_for = self.net.layers[-1]
         return self._cached_output_shape
 
+    @staticmethod
+    def generate_batches(X: np.ndarray, y: np.ndarray, size: int = 32):
+        """Consecutive ``(X[i:i + size], y[i:i + size])``, the last one partial (the book's)."""
+        check_positive("size", size, integer=True, owner="Trainer.generate_batches")
+        check_lengths("Trainer.generate_batches", X=X, y=y)
+        for start in range(0, len(X), size):
+            yield X[start:start + size], y[start:start + size]
+
     def say(self, message: str) -> None:
         """Log ``message``; also print it when ``verbose`` (the book prints its progress)."""
         logger().info(message)
