@@ -485,7 +485,6 @@ def test_configs_and_reprs_show_the_arguments():
     (lambda: RMSProp(momentum=1.5), ValueError, "momentum must be in"),
     (lambda: SGD(decay_type="cosine"), ValueError,
      "unknown decay_type 'cosine'; expected one of None, 'linear', 'exponential'"),
-    (lambda: SGD(decay_type="exponential"), ValueError, "final_lr > 0"),
     (lambda: SGD(decay_type="linear", schedule=CosineDecay()), ValueError,
      "either schedule or decay_type"),
     (lambda: SGD(schedule="cosine"), TypeError, "schedule must be a Schedule"),
@@ -496,7 +495,7 @@ def test_configs_and_reprs_show_the_arguments():
     (lambda: Adam(beta2=-0.5), ValueError, "beta2 must be in"),
     (lambda: AdaGrad(eps=-1e-10), ValueError, "eps must be in"),
     (lambda: RMSProp(alpha=1.0), ValueError, "alpha must be in"),
-    (lambda: ExponentialDecay(final_lr=0.0), ValueError, "final_lr must be > 0"),
+    (lambda: ExponentialDecay(final_lr=-0.1), ValueError, r"final_lr must be in \[0, inf\]"),
     (lambda: LinearDecay(final_lr=-1.0), ValueError, "final_lr must be in"),
     (lambda: StepDecay(step_size=0), ValueError, "step_size must be in"),
     (lambda: StepDecay(step_size=1.5), TypeError, "step_size must be an integer"),
@@ -512,3 +511,10 @@ def test_bad_arguments_fail_fast_with_a_clear_message(make, error, message):
 def test_step_without_a_network_says_how_to_attach_one():
     with pytest.raises(RuntimeError, match="optim.net = net"):
         Adam().step()
+
+
+def test_exponential_decay_to_zero_warns_and_reaches_zero_after_the_first_epoch():
+    with pytest.warns(UserWarning, match="from the second epoch on"):
+        optim = SGDMomentum(lr=0.1, momentum=0.9, final_lr=0, decay_type="exponential")
+    assert [optim.lr_at(epoch, 4) for epoch in range(4)] == [0.1, 0.0, 0.0, 0.0]
+    assert optim.lr_at(0, 1) == 0.1

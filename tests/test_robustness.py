@@ -312,8 +312,19 @@ def test_resume_with_other_arguments_is_refused(checkpoint, change, message):
 def test_resume_with_another_optimizer_or_callbacks_is_refused(checkpoint):
     with pytest.raises(ValueError, match="used SGDMomentum, this trainer has SGD"):
         train(SETUPS["sgd"], callbacks=[LambdaCallback()], resume_from=checkpoint)
-    with pytest.raises(ValueError, match=r"callbacks \['LambdaCallback'\], this call \[\]"):
-        train(SETUPS["momentum"], resume_from=checkpoint)
+
+
+def test_resume_needs_the_callbacks_with_state_and_only_those(tmp_path):
+    path = tmp_path / "run.ckpt"
+    train(SETUPS["momentum"], callbacks=[EarlyStopping(patience=5), interrupt_at_end_of(2)],
+          checkpoint=path)
+    with pytest.raises(ValueError, match=r"the state of callbacks \['EarlyStopping'\], this "
+                                         r"call's callbacks with state are \[\]"):
+        train(SETUPS["momentum"], resume_from=path)
+    # the callback without state (the one that interrupted the run) need not come back
+    _, history = train(SETUPS["momentum"], callbacks=[EarlyStopping(patience=5)],
+                       resume_from=path)
+    assert history.epochs_run == 8
 
 
 def test_resume_into_another_architecture_is_refused(checkpoint):

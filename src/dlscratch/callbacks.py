@@ -47,7 +47,9 @@ class EarlyStopping(Callback):
     """Stop after ``patience`` evaluations in a row with ``val_loss`` not below best - min_delta.
 
     With ``restore_best_weights`` the parameters of the best evaluation are copied back into
-    the network (in place) when training ends. ``patience=1`` is the book's rule.
+    the network (in place) when it has stopped training (not after an interruption, nor when
+    the epochs simply ran out). ``patience=1`` is the book's rule. Each
+    ``fit`` starts afresh (a resumed one continues from its checkpoint).
     """
 
     def __init__(self, patience: int = 1, min_delta: float = 0.0,
@@ -59,18 +61,18 @@ class EarlyStopping(Callback):
         self.min_delta = float(min_delta)
         self.restore_best_weights = restore_best_weights
         self.book_messages = book_messages
+        self._forget()
+
+    def _forget(self) -> None:
         self.best_loss: float | None = None
         self.best_epoch: int | None = None
         self.best_params: list[np.ndarray] | None = None
         self.wait = 0
-        self.last_epoch = 0
+        self.stopped = False
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        if self.best_params is None:
-            self.best_loss, self.best_epoch, self.wait = None, None, 0
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        self.last_epoch = epoch
+        if not trainer.resuming:
+            self._forget()
 
     def on_evaluate(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         loss = logs["val_loss"]
@@ -86,72 +88,86 @@ class EarlyStopping(Callback):
                 trainer.say(f"Validation loss after {epoch} epochs is {loss:.3f}")
             return
         self.wait += 1
-        if self.wait >= max(self.patience, 1):
-            trainer.stop_training = True
+        if self.wait < max(self.patience, 1):
             if self.book_messages:
-                trainer.say(f"Loss increased after epoch {epoch}, final loss was "
-                            f"{self.best_loss:.3f}, using the model from epoch {self.best_epoch}")
-            else:
-                trainer.say(f"Early stopping at epoch {epoch}: no improvement on "
-                            f"{self.best_loss:.4g} (epoch {self.best_epoch}) for {self.wait} "
-                            f"evaluation(s)")
-        elif self.book_messages:
-            trainer.say(f"Validation loss after {epoch} epochs is {loss:.3f}")
+                trainer.say(f"Validation loss after {epoch} epochs is {loss:.3f}")
+            return
+        trainer.stop_training = True
+        self.stopped = True
+        if self.book_messages:
+            trainer.say(f"Loss increased after epoch {epoch}, final loss was "
+                        f"{self.best_loss:.3f}, using the model from epoch {self.best_epoch}")
+        else:
+            trainer.say(f"Early stopping at epoch {epoch}: no improvement on {self.best_loss:.4g} "
+                        f"(epoch {self.best_epoch}) for {self.wait} evaluation(s)")
 
     def on_train_end(self, trainer: Trainer, history: History) -> None:
-        if self.restore_best_weights and self.best_params is not None \
-                and self.best_epoch != self.last_epoch:
+        if self.stopped and self.restore_best_weights and not history.interrupted:
             for param, saved in zip(trainer.net.params(), self.best_params):
                 np.copyto(param, saved)
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "wait": self.wait,
-                 "last_epoch": self.last_epoch}
+                 "stopped": self.stopped}
         arrays = {} if self.best_params is None else {
             f"best.{i}": p for i, p in enumerate(self.best_params)}
         return state, arrays
 
     def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
-        self.wait, self.last_epoch = state["wait"], state["last_epoch"]
+        self.wait, self.stopped = state["wait"], state.get("stopped", False)
         self.best_params = [np.array(arrays[f"best.{i}"]) for i in range(len(arrays))] or None
 
 
 class ModelCheckpoint(Callback):
-    """Save the network to ``path`` (``{epoch}`` is filled in) after evaluations, atomically.
+    """Save the network to ``path`` atomically: after every ``every``-th epoch, or with
+    ``save_best_only`` after each evaluation that improves ``val_loss``.
 
-    ``save_best_only``: only when ``val_loss`` improves; otherwise after every ``every``-th
-    evaluation.
+    ``path`` may name ``{epoch}`` and the epoch's logs (``{loss}``, ``{val_loss:.3f}``, ...);
+    a name from the evaluation is only filled on evaluated epochs, so then only those save.
     """
+
+    FIELDS = ("epoch", "loss", "lr", "val_loss", "accuracy", "mae", "rmse", "r2")
 
     def __init__(self, path: str | os.PathLike, save_best_only: bool = False,
                  every: int = 1) -> None:
         check_positive("every", every, integer=True, owner="ModelCheckpoint")
         self.path = check_path("path", path, owner="ModelCheckpoint")
+        try:
+            self.path.format(**{name: 1 for name in self.FIELDS})
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"ModelCheckpoint: path {self.path!r} has a field that cannot be "
+                             f"filled ({error}); use only {{{'}, {'.join(self.FIELDS)}}}") \
+                from None
         self.save_best_only = save_best_only
         self.every = int(every)
         self.best_loss: float | None = None
-        self.evaluations = 0
         self.saved: list[str] = []
 
-    def on_evaluate(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        self.evaluations += 1
-        loss = logs["val_loss"]
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if not trainer.resuming:
+            self.best_loss = None
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:
-            if self.best_loss is not None and loss >= self.best_loss:
+            loss = logs.get("val_loss")
+            if loss is None or (self.best_loss is not None and loss >= self.best_loss):
                 return
             self.best_loss = loss
-        elif self.evaluations % self.every:
+        elif epoch % self.every:
             return
-        path = self.path.format(epoch=epoch)
+        try:
+            path = self.path.format(epoch=epoch, **logs)
+        except KeyError:
+            return  # a field of the evaluation on an epoch without one
         trainer.net.save(path)
         self.saved.append(path)
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"best_loss": self.best_loss, "evaluations": self.evaluations}, {}
+        return {"best_loss": self.best_loss}, {}
 
     def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.best_loss, self.evaluations = state["best_loss"], state["evaluations"]
+        self.best_loss = state["best_loss"]
 
 
 class LambdaCallback(Callback):

@@ -424,12 +424,18 @@ def _numeric(func: str, arg: str, value: Any) -> np.ndarray:
 
 
 def train_test_split(X: np.ndarray, y: np.ndarray, test_size: float = 0.25,
-                     seed: int | None = None, shuffle: bool = True
+                     seed: int | None = None, shuffle: bool = True,
+                     random_state: int | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split (n, ...) X and (n, ...) y into X_train, X_test, y_train, y_test (scikit-learn's order).
 
     A float test_size in (0, 1) gives ceil(test_size * n) test rows, an int gives that many.
+    ``random_state`` is scikit-learn's name for ``seed`` (the rows drawn differ from its own).
     """
+    if random_state is not None:
+        if seed is not None:
+            raise ValueError("train_test_split: give seed or random_state, not both")
+        seed = random_state
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim == 0 or y.ndim == 0:

@@ -15,7 +15,6 @@ class WeightMultiply(ParamOperation):
 
     def __init__(self, W: np.ndarray) -> None:
         super().__init__(W)
-        self._param_grad_buffer: np.ndarray | None = None
 
     def _output(self, inference: bool = False) -> np.ndarray:
         return np.matmul(self.input_, self.param)
@@ -24,14 +23,7 @@ class WeightMultiply(ParamOperation):
         return np.matmul(output_grad, self.param.T)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        # Written into one buffer, reused by every backward (as large as W: no allocation per
-        # step); the optimizer reads it before the next backward overwrites it.
-        buffer = self._param_grad_buffer
-        if self.input_.dtype != self.param.dtype or output_grad.dtype != self.param.dtype:
-            return np.matmul(self.input_.T, output_grad)
-        if buffer is None or buffer.shape != self.param.shape or buffer.dtype != self.param.dtype:
-            buffer = self._param_grad_buffer = np.empty_like(self.param)
-        return np.matmul(self.input_.T, output_grad, out=buffer)
+        return np.matmul(self.input_.T, output_grad)
 
 
 class BiasAdd(ParamOperation):

@@ -94,7 +94,6 @@ def check_network(net, X: np.ndarray, y: np.ndarray, *, eps: float = 1e-6, rtol:
     X = np.array(X, dtype=np.float64)
     needed = net.input_grad_needed
     net.input_grad_needed = True
-    net._set_first_layer_input_grad()
     try:
         def loss_value() -> float:
             return net.loss.forward(net.forward(X), y)
@@ -110,5 +109,4 @@ def check_network(net, X: np.ndarray, y: np.ndarray, *, eps: float = 1e-6, rtol:
                                          numerical_gradient(loss_value, param, eps), rtol, atol)
     finally:
         net.input_grad_needed = needed
-        net._set_first_layer_input_grad()
     return errors

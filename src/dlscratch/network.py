@@ -72,9 +72,19 @@ class NeuralNetwork:
                 layer.reset()
         self._set_first_layer_input_grad()
 
+    @property
+    def input_grad_needed(self) -> bool:
+        """Whether ``backward`` computes and returns dL/dX (off by default: training needs none)."""
+        return self._input_grad_needed
+
+    @input_grad_needed.setter
+    def input_grad_needed(self, needed: bool) -> None:
+        self._input_grad_needed = bool(needed)
+        self._set_first_layer_input_grad()
+
     def _set_first_layer_input_grad(self) -> None:
         for index, layer in enumerate(self.layers):
-            layer.input_grad_needed = self.input_grad_needed or index > 0
+            layer.input_grad_needed = self._input_grad_needed or index > 0
 
     @property
     def built(self) -> bool:
@@ -146,6 +156,11 @@ class NeuralNetwork:
         batch_loss = self.loss._forward_checked(prediction, y_batch)
         self.backward(self.loss.backward())
         return batch_loss
+
+    def forward_loss(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                     inference: bool = False) -> float:
+        """The loss of the prediction for ``x_batch`` against ``y_batch`` (the book's helper)."""
+        return self.loss.forward(self.forward(x_batch, inference), y_batch)
 
     def predict(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The network's output for every row of X, in batches (memory bounded by the batch).

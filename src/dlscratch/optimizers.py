@@ -64,9 +64,6 @@ class Optimizer:
                 raise ValueError(f"{owner}: give either schedule or decay_type/final_lr, not "
                                  f"both; got schedule={schedule!r}, decay_type={decay_type!r}, "
                                  f"final_lr={final_lr!r}")
-        if decay_type == "exponential" and final_lr <= 0:
-            raise ValueError(f"{owner}: exponential decay needs final_lr > 0 (it multiplies the "
-                             f"learning rate by a constant each epoch), got final_lr={final_lr}")
         self.initial_lr = float(lr)
         self.lr = float(lr)
         self.final_lr = float(final_lr)
@@ -134,7 +131,7 @@ class Optimizer:
         for index, (param, grad) in enumerate(zip(params, grads)):
             if coupled and self._decays[index]:
                 grad = self._add_weight_decay(param, grad)
-            self._update_rule(index, param, grad)
+            self._update_rule(index=index, param=param, grad=grad)
 
     def _weight_decay_mask(self, params: list[np.ndarray]) -> list[bool]:
         """Per parameter, whether weight decay applies: every named non-bias (and unnamed) one."""

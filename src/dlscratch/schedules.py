@@ -72,16 +72,19 @@ class ExponentialDecay(Schedule):
     """lr = base_lr^(1 - t) final_lr^t, t = epoch / (epochs - 1): the book's exponential decay.
 
     The learning rate is multiplied by the same factor every epoch, from base_lr at the first
-    epoch to exactly ``final_lr`` at the last; ``final_lr`` must be > 0 (a product of constant
-    factors never reaches 0). A one-epoch run keeps base_lr.
+    epoch to exactly ``final_lr`` at the last. A one-epoch run keeps base_lr. With
+    ``final_lr=0`` the factor is 0: the rate is 0 from the second epoch on (a warning says so;
+    LinearDecay goes to 0 gradually).
     """
 
     def __init__(self, final_lr: float) -> None:
-        check_number("final_lr", final_lr, owner="ExponentialDecay")
-        if final_lr <= 0:
-            raise ValueError(f"ExponentialDecay: final_lr must be > 0 (multiplying by a constant "
-                             f"factor each epoch never reaches 0), got final_lr={final_lr!r}; "
-                             f"use LinearDecay to decay to 0")
+        check_number("final_lr", final_lr, low=0, low_open=False, owner="ExponentialDecay")
+        if final_lr == 0:
+            import warnings
+
+            warnings.warn("ExponentialDecay(final_lr=0): a constant factor that reaches 0 is 0, "
+                          "so the learning rate is 0 from the second epoch on; use linear "
+                          "decay to reach 0 gradually", UserWarning, stacklevel=3)
         self.final_lr = float(final_lr)
 
     def _lr_at(self, epoch: int, epochs: int, base_lr: float) -> float:

@@ -95,6 +95,7 @@ class Trainer:
         self.stop_training = False
         self.history: History | None = None
         self.verbose = True
+        self.resuming = False
 
     # ------------------------------------------------------------------ public
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray | None = None,
@@ -166,7 +167,8 @@ class Trainer:
             callbacks.insert(0, stopper)
         run = _Run(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
                    callbacks, checkpoint, checkpoint_every)
-        if resume_from is not None:
+        self.resuming = resume_from is not None
+        if self.resuming:
             run.resume(resume_from)
         history = run.train()
         if stopper is not None and stopper.best_loss is not None:
@@ -354,7 +356,7 @@ class _Run:
         for name, array in optimizer.pop("arrays").items():
             arrays[f"optim.{name}"] = np.array(array)
         callback_states = []
-        for index, callback in enumerate(self.callbacks):
+        for index, callback in enumerate(self.stateful_callbacks()):
             state, callback_arrays = callback.state_dict()
             callback_states.append({"class": type(callback).__name__, "state": state})
             for name, array in callback_arrays.items():
@@ -370,6 +372,11 @@ class _Run:
                 "history": self.history.to_dict(), "callbacks": callback_states,
                 "best_loss": self.trainer.best_loss, "n_train": len(self.X_train)}
         return arrays, meta
+
+    def stateful_callbacks(self) -> list[Callback]:
+        """The callbacks whose state a checkpoint keeps (those that define ``state_dict``)."""
+        return [callback for callback in self.callbacks
+                if type(callback).state_dict is not Callback.state_dict]
 
     def write_checkpoint(self, path, state: tuple[dict[str, np.ndarray], dict]) -> None:
         from .persistence import write_npz
@@ -400,10 +407,12 @@ class _Run:
         saved_callbacks = meta.get("callbacks", [])
         names = [saved.get("class") if isinstance(saved, dict) else None
                  for saved in (saved_callbacks if isinstance(saved_callbacks, list) else [None])]
-        expected = [type(callback).__name__ for callback in self.callbacks]
+        stateful = self.stateful_callbacks()
+        expected = [type(callback).__name__ for callback in stateful]
         if names != expected:
-            raise ValueError(f"{where}: the checkpoint has callbacks {names}, this call "
-                             f"{expected}; resume with the same callbacks in the same order")
+            raise ValueError(f"{where}: the checkpoint has the state of callbacks {names}, this "
+                             f"call's callbacks with state are {expected}; resume with the same "
+                             f"ones in the same order")
         net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
         own = dict(self.net.named_params())
         missing = [key for key in own if key not in net_arrays]
@@ -464,7 +473,7 @@ class _Run:
                 for operation in getattr(layer, "operations", ()):
                     if hasattr(operation, "rng"):
                         operation.rng = layer.rng
-        for index, (callback, saved) in enumerate(zip(self.callbacks, saved_callbacks)):
+        for index, (callback, saved) in enumerate(zip(stateful, saved_callbacks)):
             prefix = f"callback.{index}."
             try:
                 callback.load_state_dict(saved["state"], {
@@ -474,11 +483,10 @@ class _Run:
                                      f"({type(callback).__name__}) is malformed: {error}") from None
         self.history = history
         self.trainer.best_loss = best_loss
-        # A run that early stopping had ended stays ended (its best weights are restored by
-        # on_train_end); a stop asked for by any other callback was a pause, and training goes on.
-        self.stopped_at_resume = any(
-            isinstance(callback, EarlyStopping) and callback.wait >= max(callback.patience, 1)
-            for callback in self.callbacks)
+        # A run that early stopping had ended stays ended (its best weights were restored when
+        # it stopped); a stop asked for by any other callback was a pause, and training goes on.
+        self.stopped_at_resume = any(isinstance(callback, EarlyStopping) and callback.stopped
+                                     for callback in self.callbacks)
         self.epoch = epoch
         self.remember_good_params()
 
