@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import warnings
 
 import numpy as np
 import pytest
+from conftest import import_torch
 
 from dlscratch import (
     SGD,
@@ -34,16 +34,6 @@ from dlscratch import (
     WarmUp,
 )
 from dlscratch.optimizers import is_bias_name
-
-
-def _require_torch():
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("torch==2.13.0 is required in CI for the reference tests")
-        pytest.skip("torch not installed")
-    return torch
 
 
 def make_net(dtype=np.float64) -> NeuralNetwork:
@@ -111,7 +101,7 @@ ALL_OPTIONS = {
 # ---------------------------------------------------------------------- torch, step for step
 @pytest.mark.parametrize("case", REFERENCE_CASES)
 def test_optimizer_matches_torch_step_for_step(case):
-    torch = _require_torch()
+    torch = import_torch()
     make_ours, torch_name, torch_kwargs = REFERENCE_CASES[case]
     net = make_net(np.float64)
     optim = make_ours()
@@ -145,7 +135,7 @@ def test_optimizer_matches_torch_step_for_step(case):
 
 def test_sgd_momentum_matches_torch_buffer_times_lr():
     """The book's velocity is torch's momentum buffer times lr (same parameters, other scale)."""
-    torch = _require_torch()
+    torch = import_torch()
     net = make_net()
     optim = SGDMomentum(lr=0.1, momentum=0.9)
     twins = [torch.tensor(p.copy(), requires_grad=True) for p in net.params()]
@@ -390,7 +380,7 @@ def torch_lrs(torch, make_scheduler, epochs: int, lr: float) -> list[float]:
 
 @pytest.mark.parametrize("epochs", [1, 2, 7, 12])
 def test_step_decay_matches_torch_step_lr(epochs):
-    torch = _require_torch()
+    torch = import_torch()
     ours = [StepDecay(3, gamma=0.5).lr_at(e, epochs, 0.1) for e in range(epochs)]
     theirs = torch_lrs(torch, lambda o: torch.optim.lr_scheduler.StepLR(o, 3, gamma=0.5),
                        epochs, 0.1)
@@ -399,7 +389,7 @@ def test_step_decay_matches_torch_step_lr(epochs):
 
 @pytest.mark.parametrize("epochs", [2, 5, 12])
 def test_cosine_decay_matches_torch_cosine_annealing_with_t_max_epochs_minus_one(epochs):
-    torch = _require_torch()
+    torch = import_torch()
     schedule = CosineDecay(final_lr=0.001)
     ours = [schedule.lr_at(e, epochs, 0.1) for e in range(epochs)]
     theirs = torch_lrs(torch, lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -409,7 +399,7 @@ def test_cosine_decay_matches_torch_cosine_annealing_with_t_max_epochs_minus_one
 
 
 def test_warm_up_then_step_decay_matches_torch_sequential_lr():
-    torch = _require_torch()
+    torch = import_torch()
     schedule = WarmUp(3, then=StepDecay(2, gamma=0.5), start_factor=0.25)
     ours = [schedule.lr_at(e, 10, 0.1) for e in range(10)]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import import_torch
 
 from dlscratch.demos._common import blas_threads
 from dlscratch.optimizers import SGDMomentum
@@ -23,21 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "torch_peer_mnist.py"
 
 
-def import_torch():
-    """Import torch, or skip the test (fail in CI, where torch is part of the test extra)."""
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("torch is required in CI (pip install -e '.[test]')")
-        pytest.skip("torch is not installed (pip install -e '.[test]')")
-    torch.set_num_threads(1)
-    return torch
-
-
 @pytest.fixture(scope="module")
 def torch():
-    return import_torch()
+    module = import_torch()
+    module.set_num_threads(1)
+    return module
 
 
 @pytest.fixture(scope="module")
