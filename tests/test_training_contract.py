@@ -121,3 +121,28 @@ def test_train_test_split_accepts_scikit_learns_random_state():
     b = train_test_split(X, y, test_size=0.3, seed=80718)
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert len(a[1]) == 12
+
+
+def test_one_hot_refuses_labels_that_would_need_a_giant_array():
+    from dlscratch.datasets import one_hot
+
+    with pytest.raises(ValueError, match="would need an array of"):
+        one_hot(np.array([0, 6_000_000_000]))
+
+
+def test_a_model_file_claiming_a_giant_input_is_refused_before_anything_is_built(tmp_path):
+    import json
+
+    from dlscratch import ModelFileError
+
+    net = _net()
+    net.build(3)
+    net.save(tmp_path / "model.npz")
+    with np.load(tmp_path / "model.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(arrays["__meta__"].tobytes())
+    meta["input_shape"] = [2**20, 2**20]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "giant.npz", **arrays)
+    with pytest.raises(ModelFileError, match="values per row"):
+        NeuralNetwork.load(tmp_path / "giant.npz")

@@ -525,6 +525,13 @@ def one_hot(labels: np.ndarray, num_classes: int | None = None,
         if arr.size and arr.max() >= k:
             raise ValueError(f"one_hot: labels must be < num_classes={k}, "
                              f"got {int(arr.max())}")
+    if arr.size * k > _ONE_HOT_MAX_ELEMENTS:
+        raise ValueError(f"one_hot: {arr.size} labels with {k} classes would need an array of "
+                         f"{arr.size * k:,} elements; expected class labels 0..k-1 with a "
+                         f"moderate k (largest label: {int(arr.max())})")
     out = np.zeros((arr.size, k), dtype=dtype)
     out[np.arange(arr.size), arr] = 1
     return out
+
+
+_ONE_HOT_MAX_ELEMENTS = 2**31

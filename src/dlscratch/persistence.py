@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -224,6 +225,9 @@ def _input_shape(meta: dict, where: str) -> tuple[int, ...] | None:
             isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
         raise ModelFileError(f"{where}: input_shape must be a list of positive integers, "
                              f"got {shape!r}")
+    if math.prod(shape) > 2**28:
+        raise ModelFileError(f"{where}: input_shape {shape} has {math.prod(shape):,} values per "
+                             f"row, more than any network this library builds (2**28)")
     return tuple(shape)
 
 
