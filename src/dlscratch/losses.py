@@ -88,12 +88,7 @@ def _in_dtype_of(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     otherwise turn every gradient of a float32 network into float64."""
     if prediction.dtype.kind != "f" or target.dtype == prediction.dtype:
         return target
-    with np.errstate(over="ignore"):
-        cast = target.astype(prediction.dtype)
-    if target.dtype.kind == "f" and not np.isfinite(cast).all():
-        raise ValueError(f"target holds values too large for {prediction.dtype} (largest "
-                         f"{np.abs(target).max():.3g}); use a float64 network or rescale y")
-    return cast
+    return as_array(target, "target", prediction.dtype, allow_empty=True)
 
 
 class MeanSquaredError(Loss):
