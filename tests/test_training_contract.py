@@ -146,3 +146,18 @@ def test_a_model_file_claiming_a_giant_input_is_refused_before_anything_is_built
     np.savez(tmp_path / "giant.npz", **arrays)
     with pytest.raises(ModelFileError, match="values per row"):
         NeuralNetwork.load(tmp_path / "giant.npz")
+
+
+def test_a_progress_bar_counts_the_epochs_and_shows_the_latest_losses():
+    import io
+
+    from dlscratch import ProgressBar
+
+    X, y = _data()
+    stream = io.StringIO()
+    bar = ProgressBar(file=stream, mininterval=0)
+    Trainer(_net(), SGDMomentum(lr=0.01)).fit(X, y, X, y, epochs=4, eval_every=2,
+                                              verbose=False, callbacks=[bar])
+    assert bar.bar.n == 4
+    shown = stream.getvalue()
+    assert "4/4" in shown and "val_loss=" in shown

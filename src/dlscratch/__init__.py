@@ -2,7 +2,7 @@
 
 from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from .base import Operation, ParamOperation
-from .callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint
+from .callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint, ProgressBar
 from .dense import BiasAdd, WeightMultiply
 from .dropout import Dropout
 from .layers import Dense, Layer
@@ -48,5 +48,5 @@ __all__ = [
     "Schedule", "ConstantLR", "LinearDecay", "ExponentialDecay", "StepDecay", "CosineDecay",
     "WarmUp",
     "Trainer", "History", "TrainingDivergedError", "ModelFileError",
-    "Callback", "EarlyStopping", "ModelCheckpoint", "LambdaCallback",
+    "Callback", "EarlyStopping", "ModelCheckpoint", "LambdaCallback", "ProgressBar",
 ]

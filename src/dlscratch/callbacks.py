@@ -170,6 +170,38 @@ class ModelCheckpoint(Callback):
         self.best_loss = state["best_loss"]
 
 
+class ProgressBar(Callback):
+    """A tqdm progress bar over the epochs, showing the latest loss, val_loss and metrics.
+
+    Needs the ``progress`` extra (``pip install "dlscratch[progress]"``); tqdm is imported
+    only when the bar is created.
+    """
+
+    def __init__(self, **tqdm_options: Any) -> None:
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            raise ImportError('ProgressBar needs tqdm: pip install "dlscratch[progress]"') \
+                from None
+        self.tqdm_options = tqdm_options
+        self.bar = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        from tqdm.auto import tqdm
+
+        run = trainer.history
+        self.bar = tqdm(total=trainer.epochs, initial=run.epochs_run if run else 0,
+                        unit="epoch", **self.tqdm_options)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        self.bar.set_postfix({name: f"{value:.4g}" for name, value in logs.items()},
+                             refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, trainer: Trainer, history: History) -> None:
+        self.bar.close()
+
+
 class LambdaCallback(Callback):
     """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda t, e, logs: ...)``."""
 

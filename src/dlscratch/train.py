@@ -96,6 +96,7 @@ class Trainer:
         self.history: History | None = None
         self.verbose = True
         self.resuming = False
+        self.epochs = 0
 
     # ------------------------------------------------------------------ public
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray | None = None,
@@ -167,6 +168,7 @@ class Trainer:
             callbacks.insert(0, stopper)
         run = _Run(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
                    callbacks, checkpoint, checkpoint_every)
+        self.epochs = epochs
         self.resuming = resume_from is not None
         if self.resuming:
             run.resume(resume_from)
