@@ -6,8 +6,9 @@
 
 Each (workload, system, round) runs in its own process (see workers.py); within a round the
 systems run back to back, in an order that rotates from round to round, so the machine's slow
-spells (it is shared and noisy, +-30% and worse) hit every system alike. Figures are medians
-over the rounds, with the spread (min-max) beside them.
+spells (it is shared and noisy, +-30% and worse) hit every system alike. In each process a
+system is timed ``--repeats`` times (default 3) and its fastest run counts, as for the GEMM bound;
+the table shows medians of those over the rounds, with the spread (min-max) beside them.
 """
 
 from __future__ import annotations
@@ -279,10 +280,10 @@ def round_ratios(records: list[dict], workload: str) -> list[float]:
 def print_table(summary: dict, records: list[dict], workloads: list[str]) -> list[tuple]:
     """Print the table; return the checks as (description, value, passed).
 
-    Two GEMM bounds: "8-GEMM" holds the products a training step needs (no input gradient for
-    the first layer: neither system computes it) and is the one the targets are checked
-    against; "9-GEMM" adds that product, as shared/bench/peers.py's gemm-roofline does (the
-    issue's 48,000 and 71,000 samples/s are that one).
+    Two GEMM bounds: "9-GEMM" is shared/bench/peers.py's gemm-roofline (forward, weight
+    gradient and input gradient of every layer), the bound the issue's figures (48,000 and
+    71,000 samples/s) and so its targets refer to; "8-GEMM" leaves out the first layer's input
+    gradient, which neither system computes: the stricter bound, shown beside it.
     """
     header = (f"{'workload':12} {'system':10} {'samples/s':>10} {'spread (min-max)':>18} "
               f"{'x torch':>8} {'8-GEMM':>7} {'9-GEMM':>7} {'peak MB':>8}  test metric")
@@ -323,10 +324,10 @@ def print_table(summary: dict, records: list[dict], workloads: list[str]) -> lis
                                f"{ratio:.2f}x (rounds {low_ratio:.2f}-{high_ratio:.2f})",
                                ratio >= minimum_ratio))
             if minimum_bound and gemm:
-                fraction = ours["rate"] / gemm["rate"]
+                fraction = ours["rate"] / gemm["rate_all_dx"]
                 checks.append((f"{workload}: >= {minimum_bound:.0%} of the GEMM bound",
-                               f"{fraction:.0%} of the 8-GEMM bound ("
-                               f"{ours['rate'] / gemm['rate_all_dx']:.0%} of the 9-GEMM one)",
+                               f"{fraction:.0%} of the 9-GEMM bound (peers.py's; "
+                               f"{ours['rate'] / gemm['rate']:.0%} of the stricter 8-GEMM one)",
                                fraction >= minimum_bound))
             if "metric" in ours and "metric" in torch_entry:
                 same = all(round(m, 3) == round(torch_entry["metric"], 3)
@@ -350,7 +351,10 @@ def main(argv: list[str] | None = None) -> int:
                         choices=list(WORKLOADS), metavar="NAME",
                         help=f"subset of {', '.join(WORKLOADS)}")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
-    parser.add_argument("--rounds", type=int, default=3, help="repeats per system (default 3)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="processes per system and workload (default 3)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs in each process; the fastest counts (default 3)")
     parser.add_argument("--src", default=os.path.join(ROOT, "src"),
                         help="the dlscratch source folder to measure (default: this checkout)")
     parser.add_argument("--json", metavar="PATH", help="also write every record as JSON lines")
@@ -365,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     args.threads_given = args.threads is not None
     if args.threads is None:
         args.threads = 2
@@ -387,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     blas_threads = f"OPENBLAS_NUM_THREADS={args.threads}" if args.threads_given \
         else "numpy's OpenBLAS default threads"
     print(f"        torch.set_num_threads({args.threads}); {blas_threads}; float32 "
-          f"everywhere; {args.rounds} rounds; src {src}")
+          f"everywhere; {args.rounds} rounds of best-of-{args.repeats}; src {src}")
     print()
 
     data = prepare_data(src, cache_folder())
@@ -400,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             shift = round_index % len(systems)
             for system in systems[shift:] + systems[:shift]:
                 job = dict(workload=workload, system=system, round=round_index, data=data,
-                           src=src, threads=args.threads)
+                           src=src, threads=args.threads, repeats=args.repeats)
                 record = run_job(job, env)
                 records.append(record)
                 if "error" in record:
