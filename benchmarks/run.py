@@ -28,7 +28,7 @@ sys.path.insert(0, HERE)
 
 from workers import WORKLOADS  # noqa: E402
 
-SYSTEMS = ("torch", "dlscratch", "gemm")
+SYSTEMS = ("torch", "dlscratch", "numpy", "gemm")
 TARGETS = {  # workload: (min ratio to torch, min fraction of the GEMM bound)
     "mlp-b32": (2.0, 0.60),
     "mlp-b256": (1.3, 0.85),
@@ -267,14 +267,13 @@ def summarize(records: list[dict]) -> dict:
     return summary
 
 
-def round_ratios(records: list[dict], workload: str) -> list[float]:
-    """dlscratch / torch within each round (the two ran back to back)."""
+def round_ratios(records: list[dict], workload: str, system: str = "dlscratch") -> list[float]:
+    """``system`` / torch within each round (the two ran back to back)."""
     by_round: dict = {}
     for record in records:
         if record.get("workload") == workload and "error" not in record:
             by_round.setdefault(record["round"], {})[record["system"]] = record["samples_per_s"]
-    return [r["dlscratch"] / r["torch"] for r in by_round.values()
-            if "dlscratch" in r and "torch" in r]
+    return [r[system] / r["torch"] for r in by_round.values() if system in r and "torch" in r]
 
 
 def print_table(summary: dict, records: list[dict], workloads: list[str]) -> list[tuple]:
@@ -293,7 +292,7 @@ def print_table(summary: dict, records: list[dict], workloads: list[str]) -> lis
     for workload in workloads:
         gemm = summary.get((workload, "gemm"))
         torch_entry = summary.get((workload, "torch"))
-        for system in ("torch", "dlscratch", "gemm"):
+        for system in SYSTEMS:
             entry = summary.get((workload, system))
             if entry is None:
                 continue
@@ -318,6 +317,12 @@ def print_table(summary: dict, records: list[dict], workloads: list[str]) -> lis
             ratio = ours["rate"] / torch_entry["rate"]
             low_ratio, high_ratio = (min(ratios), max(ratios)) if ratios else (ratio, ratio)
             print(f"{'':12} dlscratch / torch per round: {', '.join(f'{r:.2f}' for r in ratios)}")
+            floor = summary.get((workload, "numpy"))
+            if floor:
+                floor_ratios = round_ratios(records, workload, "numpy")
+                print(f"{'':12} numpy (hand-written floor) / torch per round: "
+                      f"{', '.join(f'{r:.2f}' for r in floor_ratios)}; dlscratch reaches "
+                      f"{ours['rate'] / floor['rate']:.0%} of the floor")
             minimum_ratio, minimum_bound = TARGETS.get(workload, (None, None))
             if minimum_ratio:
                 checks.append((f"{workload}: >= {minimum_ratio}x torch",

@@ -2,8 +2,8 @@
 
 ``run.py`` starts this file once per (workload, system, round), so no two systems' thread pools
 (torch's OpenMP, OpenBLAS's pthreads) ever share a process. A job is a dict with ``workload``,
-``system`` (``torch``, ``dlscratch``, ``gemm``), ``data`` (the .npz that ``run.py`` prepared) and
-``src`` (the dlscratch source folder to import).
+``system`` (``torch``, ``dlscratch``, ``numpy``, ``gemm``), ``data`` (the .npz that ``run.py``
+prepared) and ``src`` (the dlscratch source folder to import).
 
 What a training measurement does, for every system alike:
 
@@ -256,6 +256,99 @@ def run_dlscratch(job: dict) -> dict:
                 note="whole Trainer.fit timed (data checks and one evaluation included)")
 
 
+# ---------------------------------------------------------------------------- the NumPy floor
+def run_numpy_loop(job: dict) -> dict:
+    """The same training written by hand in float32 NumPy, with no framework: the floor.
+
+    What a NumPy framework cannot beat: one function, in-place activations and bias adds, the
+    softmax cross-entropy gradient fused, no input gradient for the first layer, and the same
+    update as dlscratch's (momentum: v = mu v + lr g; p -= v, four passes over the parameters).
+    Same initial weights and batch order as the other systems, so the same test metric.
+    """
+    import numpy as np
+
+    cfg = WORKLOADS[job["workload"]]
+    X_train, y_train, X_test, y_test = load_data(job["data"], cfg["kind"])
+    init = initial_weights(job["workload"])
+    n, batch, epochs = len(X_train), cfg["batch"], cfg["epochs"]
+    lr, momentum = cfg["lr"], cfg["momentum"]
+    classify = cfg["kind"] == "mlp"
+    memory = Memory()
+    memory.start()
+
+    def hidden(Z):  # in place: ReLU for the MLP, sigmoid (tanh form) for Boston
+        if classify:
+            return np.maximum(Z, 0, out=Z)
+        np.multiply(Z, 0.5, out=Z)
+        np.tanh(Z, out=Z)
+        Z += 1.0
+        Z *= 0.5
+        return Z
+
+    def hidden_grad(H, grad):  # dL/dZ from dL/dH and H = hidden(Z), in place
+        if classify:
+            grad *= H > 0
+        else:
+            grad *= H * (1.0 - H)
+
+    def forward(params, X):
+        activations = [X]
+        for index in range(0, len(params), 2):
+            Z = activations[-1] @ params[index]
+            Z += params[index + 1]
+            activations.append(hidden(Z) if index + 2 < len(params) else Z)
+        return activations
+
+    def train(orders):
+        params = [array.astype(np.float32) for pair in init for array in pair]
+        velocities = [np.zeros_like(param) for param in params]
+        layers = len(params) // 2
+        for order in orders:
+            X_epoch, y_epoch = X_train[order], y_train[order]
+            for start in range(0, n, batch):
+                X, y = X_epoch[start:start + batch], y_epoch[start:start + batch]
+                activations = forward(params, X)
+                grad = activations[-1]
+                if classify:  # softmax cross-entropy, fused: (softmax - one_hot) / batch
+                    grad -= grad.max(axis=1, keepdims=True)  # softmax as exp(log_softmax),
+                    grad -= np.log(np.exp(grad).sum(axis=1, keepdims=True))  # as dlscratch
+                    np.exp(grad, out=grad)  # and torch compute it, so the metric agrees
+                    grad[np.arange(len(y)), y] -= 1.0
+                    grad *= 1.0 / len(y)
+                else:  # mean squared error: 2 (prediction - y) / batch
+                    grad -= y
+                    grad *= 2.0 / len(y)
+                grads = [None] * len(params)
+                for layer in reversed(range(layers)):
+                    grads[2 * layer] = activations[layer].T @ grad
+                    grads[2 * layer + 1] = grad.sum(axis=0, keepdims=True)
+                    if layer:
+                        grad = grad @ params[2 * layer].T
+                        hidden_grad(activations[layer], grad)
+                for param, grad, velocity in zip(params, grads, velocities):
+                    grad *= lr
+                    if momentum:
+                        velocity *= momentum
+                        velocity += grad
+                        param -= velocity
+                    else:
+                        param -= grad
+        return params
+
+    train(batch_order(n, epochs)[:1])  # warm-up
+    orders = batch_order(n, epochs)
+    walls = []
+    for _ in range(job.get("repeats", REPEATS)):
+        start = time.perf_counter()
+        params = train(orders)
+        walls.append(time.perf_counter() - start)
+    peak = memory.peak_mb()
+    name, value = metric(cfg["kind"], forward(params, X_test)[-1], y_test)
+    return dict(**rates(n * epochs, walls), peak_mb=peak, metric_name=name, metric=value,
+                blas=blas_info(), dtype="float32", peak_reset=memory.reset_ok,
+                numpy=np.__version__, note="hand-written loop, timed from the first batch")
+
+
 # ---------------------------------------------------------------------------- the GEMM bound
 def run_gemm(job: dict) -> dict:
     """Only the matrix products of the training steps, float32, into preallocated arrays.
@@ -306,7 +399,8 @@ def run_gemm(job: dict) -> dict:
     return result
 
 
-SYSTEMS = {"torch": run_torch, "dlscratch": run_dlscratch, "gemm": run_gemm}
+SYSTEMS = {"torch": run_torch, "dlscratch": run_dlscratch, "numpy": run_numpy_loop,
+           "gemm": run_gemm}
 
 
 def main() -> None:

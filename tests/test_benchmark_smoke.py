@@ -2,7 +2,8 @@
 
 Speed is never asserted in a unit test (a shared machine makes timings flaky); this only keeps
 ``benchmarks/run.py`` from rotting: it must run, print its table and targets, and find the same
-test RMSE in dlscratch and torch from the same initial weights and batches.
+test RMSE in dlscratch, torch and the hand-written NumPy loop from the same initial weights and
+batches.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ def test_benchmark_runs_and_both_systems_agree(tmp_path):
     assert "targets:" in done.stdout and "boston" in done.stdout, done.stdout
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     by_system = {record["system"]: record for record in records if "system" in record}
-    assert set(by_system) == {"torch", "dlscratch", "gemm"}, by_system
+    assert set(by_system) == {"torch", "dlscratch", "numpy", "gemm"}, by_system
     assert not any("error" in record for record in by_system.values()), by_system
-    ours, theirs = by_system["dlscratch"], by_system["torch"]
-    assert ours["metric_name"] == theirs["metric_name"] == "rmse"
-    assert round(ours["metric"], 3) == round(theirs["metric"], 3)
-    for record in (ours, theirs):
+    ours, theirs, floor = by_system["dlscratch"], by_system["torch"], by_system["numpy"]
+    assert ours["metric_name"] == theirs["metric_name"] == floor["metric_name"] == "rmse"
+    assert round(ours["metric"], 3) == round(theirs["metric"], 3) == round(floor["metric"], 3)
+    for record in (ours, theirs, floor):
         assert record["samples_per_s"] > 0 and len(record["samples_per_s_runs"]) == 1
