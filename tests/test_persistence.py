@@ -468,6 +468,23 @@ def test_atomic_write_in_text_mode(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "hello"
 
 
+def test_a_save_removes_what_killed_saves_left_an_hour_ago_and_nothing_else(tmp_path):
+    path = tmp_path / "model.npz"
+    stale = tmp_path / ".model.npz.0123456789ab.tmp"      # a save killed two hours ago
+    recent = tmp_path / ".model.npz.ba9876543210.tmp"     # maybe a save still in progress
+    other_model = tmp_path / ".other.npz.0123456789ab.tmp"
+    unrelated = tmp_path / ".model.npz.notes.tmp"
+    for leftover in (stale, recent, other_model, unrelated):
+        leftover.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    for old in (stale, other_model, unrelated):
+        os.utime(old, (two_hours_ago, two_hours_ago))
+    small_net(1).build(3).save(path)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["model.npz", recent.name, other_model.name, unrelated.name])
+    assert_same_network(NeuralNetwork.load(path), small_net(1).build(3))
+
+
 def _save_forever(path: str, counter) -> None:  # runs in the forked child
     nets = [NeuralNetwork([Dense(300, Linear())], MeanSquaredError(), seed=seed,
                           dtype=np.float64).build(200) for seed in (1, 2)]

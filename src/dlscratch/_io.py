@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from typing import IO
 
@@ -14,7 +16,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it onto ``path``.
 
     A crash or an exception before the rename leaves ``path`` as it was (the temporary file is
-    removed when we still can), so a process killed mid-save never corrupts a saved file.
+    removed when we still can), so a process killed mid-save never corrupts a saved file. What
+    such a killed save left beside ``path`` is removed by the next successful save, once it is
+    an hour old (a younger one may still be another process's save in progress).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -31,6 +35,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.unlink(tmp_path)
         raise
     _fsync_folder(folder)
+    _remove_stale_temporaries(folder, os.path.basename(path))
+
+
+STALE_AFTER_S = 3600.0
+
+
+def _remove_stale_temporaries(folder: str, name: str) -> None:
+    """Delete ``.<name>.<12 hex>.tmp`` files in ``folder`` untouched for ``STALE_AFTER_S``."""
+    pattern = re.compile(r"\." + re.escape(name) + r"\.[0-9a-f]{12}\.tmp")
+    cutoff = time.time() - STALE_AFTER_S
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
 
 
 def _create_temporary(folder: str, prefix: str) -> tuple[int, str]:
