@@ -274,7 +274,7 @@ def test_missing_files_and_foreign_npz_files(tmp_path):
         NeuralNetwork.load(tmp_path / "plain.npz")
     with zipfile.ZipFile(tmp_path / "raw.npz", "w") as archive:
         archive.writestr("__meta__.npy", b"not an npy file")
-    with pytest.raises(ModelFileError, match="'__meta__' is bytes, not a numeric array"):
+    with pytest.raises(ModelFileError, match="'__meta__' is not a valid .npy array"):
         NeuralNetwork.load(tmp_path / "raw.npz")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Iterator
 from typing import IO
@@ -20,19 +22,24 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     such a killed save left beside ``path`` is removed by the next successful save, once it is
     an hour old (a younger one may still be another process's save in progress).
     """
-    path = os.fspath(path)
+    path = check_writable_target(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = _create_temporary(folder, "." + os.path.basename(path) + ".")
+    try:
+        fd, tmp_path = _create_temporary(folder, "." + os.path.basename(path) + ".")
+    except OSError as error:
+        raise _about(error, path) from None
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp_path)
+        if isinstance(error, OSError):
+            # the user gave ``path``; the hidden temporary file is no name to show them
+            raise _about(error, path) from None
         raise
     _fsync_folder(folder)
     _remove_stale_temporaries(folder, os.path.basename(path))
@@ -81,3 +88,103 @@ def _fsync_folder(folder: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------------- what kind of path
+def _kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, in words."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _about(error: OSError, path: str) -> OSError:
+    """``error`` again, naming ``path`` (not the temporary file it happened to)."""
+    strerror = error.strerror or str(error)
+    new = type(error)(error.errno, f"{strerror} (while saving {path!r})") \
+        if error.errno is not None else type(error)(f"{error} (while saving {path!r})")
+    return new
+
+
+def check_writable_target(path: str | os.PathLike, name: str = "path", owner: str = "save"
+                          ) -> str:
+    """``path`` as a str, once it is sure a save can replace it: absent or a regular file.
+
+    A FIFO, a device, a folder, a socket or a symbolic link is refused with ValueError (a save
+    renames a new file onto the path: it would replace the device node or the link itself, not
+    write into what they stand for). Missing folders are created; the folder must accept a new
+    file (tried for real, which is also right for root and read-only mounts).
+    """
+    path = os.fspath(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as error:
+        raise ValueError(f"{owner}: {name} {path!r} cannot be used: {error.strerror}") from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        hint = (" that points elsewhere; give the path of the file itself"
+                if stat.S_ISLNK(info.st_mode) else "")
+        raise ValueError(f"{owner}: {name} {path!r} is {_kind(info.st_mode)}{hint}; a file is "
+                         f"saved only to a new path or over a regular file")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise _about(error, path) from None
+    return path
+
+
+def check_folder_writable(path: str | os.PathLike, name: str = "path", owner: str = "save"
+                          ) -> str:
+    """``check_writable_target``, and a file really created (and removed) in the folder."""
+    path = check_writable_target(path, name, owner)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, probe = _create_temporary(folder, "." + os.path.basename(path) + ".")
+    except OSError as error:
+        raise type(error)(error.errno, f"{owner}: cannot write {name} {path!r}: the folder "
+                          f"{folder!r} does not accept new files ({error.strerror})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return path
+
+
+def open_regular_file(path: str | os.PathLike, what: str = "file") -> IO[bytes]:
+    """``path`` opened for binary reading, refusing at once anything but a regular file.
+
+    A FIFO would block the reader forever, a device would read without end: both, folders,
+    sockets and symbolic-link loops raise ValueError naming the path and what it is. A
+    symbolic link to a regular file is followed. FileNotFoundError for a missing file.
+    """
+    path = os.fspath(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, f"no such {what}", path) from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ValueError(f"{path!r} is a symbolic link loop (it never reaches a file)") \
+                from None
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path!r} is {_kind(info.st_mode)}, not a regular file; expected a "
+                         f"{what}")
+    # O_NONBLOCK: should the path become a FIFO between the check and the open, the open
+    # returns at once instead of waiting for a writer; fstat then sees what was opened
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise ValueError(f"{path!r} is {_kind(opened.st_mode)}, not a regular file; "
+                             f"expected a {what}")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import string
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .validation import check_number, check_path, check_positive
+from ._io import check_folder_writable
+from .validation import check_bool, check_number, check_path, check_positive
 
 if TYPE_CHECKING:
     from .train import History, Trainer
@@ -40,7 +42,17 @@ class Callback:
         return {}, {}
 
     def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Restore what ``state_dict`` returned."""
+        """Restore what ``state_dict`` returned.
+
+        Check everything first and raise ValueError/TypeError/KeyError for a bad state; resuming
+        tries it on a shallow copy of the callback, so assign attributes rather than change the
+        objects they hold."""
+
+    def state_array_shapes(self, state: dict[str, Any], net: Any
+                           ) -> dict[str, tuple[int, ...]] | None:
+        """The names and shapes of the arrays ``state_dict`` saved beside ``state`` (checked
+        against a checkpoint before it is read); None accepts any (bounded by the file)."""
+        return None
 
 
 class EarlyStopping(Callback):
@@ -59,8 +71,9 @@ class EarlyStopping(Callback):
         check_number("min_delta", min_delta, low=0, low_open=False, owner="EarlyStopping")
         self.patience = int(patience)
         self.min_delta = float(min_delta)
-        self.restore_best_weights = restore_best_weights
-        self.book_messages = book_messages
+        self.restore_best_weights = check_bool("restore_best_weights", restore_best_weights,
+                                               owner="EarlyStopping")
+        self.book_messages = check_bool("book_messages", book_messages, owner="EarlyStopping")
         self._forget()
 
     def _forget(self) -> None:
@@ -114,9 +127,35 @@ class EarlyStopping(Callback):
         return state, arrays
 
     def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
-        self.wait, self.stopped = state["wait"], state.get("stopped", False)
-        self.best_params = [np.array(arrays[f"best.{i}"]) for i in range(len(arrays))] or None
+        owner = "EarlyStopping.load_state_dict"
+        expected = {"best_loss", "best_epoch", "wait", "stopped"}
+        if set(state) != expected:
+            raise KeyError(f"{owner}: the state has entries {sorted(state)}, expected "
+                           f"{sorted(expected)}")
+        best_loss, best_epoch = state["best_loss"], state["best_epoch"]
+        if best_loss is not None:
+            check_number("best_loss", best_loss, owner=owner)
+        if best_epoch is not None:
+            check_number("best_epoch", best_epoch, low=1, low_open=False, integer=True,
+                         owner=owner)
+        if (best_loss is None) != (best_epoch is None) or (best_loss is None) != (not arrays):
+            raise ValueError(f"{owner}: best_loss, best_epoch and the best parameters come "
+                             f"together; got best_loss={best_loss!r}, best_epoch={best_epoch!r} "
+                             f"and {len(arrays)} arrays")
+        check_number("wait", state["wait"], low=0, low_open=False, integer=True, owner=owner)
+        stopped = check_bool("stopped", state["stopped"], owner=owner)
+        names = [f"best.{i}" for i in range(len(arrays))]
+        if sorted(arrays) != sorted(names):
+            raise KeyError(f"{owner}: arrays {sorted(arrays)[:10]}, expected {names[:10]}")
+        self.best_params = [np.array(arrays[name]) for name in names] or None
+        self.best_loss, self.best_epoch = best_loss, best_epoch
+        self.wait, self.stopped = int(state["wait"]), stopped
+
+    def state_array_shapes(self, state: dict[str, Any], net: Any
+                           ) -> dict[str, tuple[int, ...]] | None:
+        if not isinstance(state, dict) or state.get("best_loss") is None:
+            return {}
+        return {f"best.{i}": tuple(param.shape) for i, param in enumerate(net.params())}
 
 
 class ModelCheckpoint(Callback):
@@ -134,17 +173,36 @@ class ModelCheckpoint(Callback):
         check_positive("every", every, integer=True, owner="ModelCheckpoint")
         self.path = check_path("path", path, owner="ModelCheckpoint")
         try:
-            self.path.format(**{name: 1 for name in self.FIELDS})
-        except (KeyError, IndexError, ValueError) as error:
+            # sample values of the types the logs hold: "{loss:d}" fails here, not mid-training
+            self.path.format(**{name: 1 if name == "epoch" else 0.5 for name in self.FIELDS})
+            self.fields = {name for _, name, _, _ in string.Formatter().parse(self.path)
+                           if name is not None}
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as error:
             raise ValueError(f"ModelCheckpoint: path {self.path!r} has a field that cannot be "
-                             f"filled ({error}); use only {{{'}, {'.join(self.FIELDS)}}}") \
-                from None
-        self.save_best_only = save_best_only
+                             f"filled ({type(error).__name__}: {error}); use only "
+                             f"{{{'}, {'.join(self.FIELDS)}}} (epoch is an integer, the others "
+                             f"floats)") from None
+        self.save_best_only = check_bool("save_best_only", save_best_only,
+                                         owner="ModelCheckpoint")
         self.every = int(every)
         self.best_loss: float | None = None
         self.saved: list[str] = []
 
     def on_train_begin(self, trainer: Trainer) -> None:
+        logged = getattr(trainer, "logged_fields", None)
+        if logged is not None:
+            never = sorted(self.fields - set(logged))
+            if never:
+                raise ValueError(f"ModelCheckpoint: path {self.path!r} names {never}, which this "
+                                 f"run never logs (it logs {sorted(logged)}), so it would never "
+                                 f"save; use fields of this run")
+            if self.save_best_only and "val_loss" not in logged:
+                raise ValueError("ModelCheckpoint(save_best_only=True) needs an evaluation "
+                                 "(val_loss): give fit X_test and y_test, or save every epoch")
+        folder = os.path.dirname(self.path)
+        if "{" not in folder:
+            check_folder_writable(self.path.replace("{", "").replace("}", ""), "path",
+                                  "ModelCheckpoint")
         if not trainer.resuming:
             self.best_loss = None
 
@@ -167,7 +225,17 @@ class ModelCheckpoint(Callback):
         return {"best_loss": self.best_loss}, {}
 
     def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        owner = "ModelCheckpoint.load_state_dict"
+        if set(state) != {"best_loss"} or arrays:
+            raise KeyError(f"{owner}: the state has entries {sorted(state)} and arrays "
+                           f"{sorted(arrays)[:5]}, expected only best_loss")
+        if state["best_loss"] is not None:
+            check_number("best_loss", state["best_loss"], owner=owner)
         self.best_loss = state["best_loss"]
+
+    def state_array_shapes(self, state: dict[str, Any], net: Any
+                           ) -> dict[str, tuple[int, ...]] | None:
+        return {}
 
 
 class ProgressBar(Callback):

@@ -8,10 +8,19 @@ import numpy as np
 
 from .base import Operation, ParamOperation
 from .losses import Loss
+from .validation import check_number, check_positive
+
+
+def _check_tolerances(owner: str, eps: float, rtol: float, atol: float) -> None:
+    """eps > 0 (a zero step divides by zero), rtol and atol >= 0."""
+    check_positive("eps", eps, owner=owner)
+    check_number("rtol", rtol, low=0, low_open=False, owner=owner)
+    check_number("atol", atol, low=0, low_open=False, owner=owner)
 
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """d f / d x by central differences, perturbing ``x`` in place one element at a time."""
+    check_positive("eps", eps, owner="numerical_gradient")
     grad = np.zeros(x.shape, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat_x, x):
@@ -53,6 +62,9 @@ def check_operation(operation: Operation, input_: np.ndarray, *, seed: int = 0,
     be float64. Raises AssertionError naming the gradient that disagrees; returns the max
     relative errors.
     """
+    _check_tolerances("check_operation", eps, rtol, atol)
+    if not isinstance(operation, Operation):
+        raise TypeError(f"check_operation: operation must be an Operation, got {operation!r}")
     input_ = np.array(input_, dtype=np.float64)
     output = operation.forward(input_)
     weights = np.random.default_rng(seed).standard_normal(output.shape)
@@ -79,6 +91,7 @@ def check_operation(operation: Operation, input_: np.ndarray, *, seed: int = 0,
 def check_loss(loss: Loss, prediction: np.ndarray, target: np.ndarray, *, eps: float = 1e-6,
                rtol: float = 1e-5, atol: float = 1e-7) -> float:
     """Check ``loss.backward()`` against finite differences of ``loss.forward``."""
+    _check_tolerances("check_loss", eps, rtol, atol)
     prediction = np.array(prediction, dtype=np.float64)
     loss.forward(prediction, target)
     analytic = np.array(loss.backward(), dtype=np.float64)
@@ -89,6 +102,7 @@ def check_loss(loss: Loss, prediction: np.ndarray, target: np.ndarray, *, eps: f
 def check_network(net, X: np.ndarray, y: np.ndarray, *, eps: float = 1e-6, rtol: float = 1e-5,
                   atol: float = 1e-7) -> dict[str, float]:
     """Check every parameter gradient (and dL/dX) of ``net`` (dtype float64) on one batch."""
+    _check_tolerances("check_network", eps, rtol, atol)
     if net.dtype != np.float64:
         raise ValueError(f"check_network: the network must be float64, got {net.dtype}")
     X = np.array(X, dtype=np.float64)

@@ -10,7 +10,13 @@ from .activations import Sigmoid
 from .base import Operation, ParamOperation
 from .dense import BiasAdd, WeightMultiply
 from .dropout import Dropout
-from .validation import check_choice, check_number, check_positive, check_same_shape
+from .validation import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive,
+    check_same_shape,
+)
 
 WEIGHT_INITS = ("standard", "glorot", "he")
 
@@ -40,6 +46,30 @@ class Layer(Operation):
     def _setup_layer(self, input_: np.ndarray) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _setup_layer")
 
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """({name: shape} of every state-dict array, output row shape) for input rows of
+        ``input_shape``, computed without allocating anything (the size checks of ``build`` and
+        of loading use it). Layers that do not implement it are built to learn their shapes."""
+        raise NotImplementedError
+
+    def _setup_checked(self, input_: np.ndarray) -> None:
+        """``_setup_layer``, refused with a clear error when the parameters cannot fit in memory."""
+        from ._shapes import NetworkTooLargeError, check_fits_in_memory, human
+
+        owner = f"{type(self).__name__}.forward"
+        check_fits_in_memory([self], self.input_shape, self.dtype, owner)
+        try:
+            self._setup_layer(input_)
+        except MemoryError as error:
+            if isinstance(error, NetworkTooLargeError):
+                raise
+            size = human(input_.dtype.itemsize * np.prod(input_.shape[1:], dtype=float))
+            raise NetworkTooLargeError(f"{owner}: not enough memory to create the parameters of "
+                                       f"{self!r} for inputs of shape {self.input_shape} (one "
+                                       f"input row is {size}); use fewer neurons or smaller "
+                                       f"inputs") from None
+
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         """Build the layer if needed, then pass ``input_`` through every operation in order."""
         if self.first:
@@ -48,7 +78,7 @@ class Layer(Operation):
             if self.dtype is None:
                 self.dtype = input_.dtype if input_.dtype.kind == "f" else np.dtype(np.float64)
             self.input_shape = tuple(input_.shape[1:])
-            self._setup_layer(input_)
+            self._setup_checked(input_)
             self.first = False
         elif input_.shape[1:] != self.input_shape:
             raise ValueError(f"{type(self).__name__}.forward: input has shape {input_.shape}, but "
@@ -118,9 +148,12 @@ class Dense(Layer):
         super().__init__(neurons)
         if activation is None:
             activation = Sigmoid()
-        if not isinstance(activation, Operation):
-            raise TypeError(f"Dense: activation must be an Operation such as Sigmoid(), got "
-                            f"{activation!r}")
+        if not isinstance(activation, Operation) or isinstance(activation, Layer) \
+                or isinstance(activation, ParamOperation):
+            raise TypeError(f"Dense: activation must be an activation such as Sigmoid() or "
+                            f"ReLU(), got {activation!r}; a layer goes into the network's list "
+                            f"of layers, not into another layer")
+        check_bool("conv_in", conv_in, owner="Dense")
         check_choice("weight_init", weight_init, WEIGHT_INITS, owner="Dense")
         check_number("dropout", dropout, low=0, high=1, owner="Dense")
         # A layer keeps its own activation: one instance shared by two layers would mix up the
@@ -152,6 +185,13 @@ class Dense(Layer):
 
     def parameter_names(self) -> list[str]:
         return ["W", "B"]
+
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        if len(input_shape) != 1:
+            raise ValueError(f"Dense.forward: input must have 2 dimensions (batch, features), "
+                             f"got rows of shape {tuple(input_shape)}")
+        return {"W": (input_shape[0], self.neurons), "B": (1, self.neurons)}, (self.neurons,)
 
     def get_config(self) -> dict:
         return {"neurons": self.neurons, "weight_init": self.weight_init,

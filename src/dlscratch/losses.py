@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import softmax
-from .validation import as_array, check_number
+from .validation import as_array, check_bool, check_number
 
 
 class Loss:
@@ -100,7 +100,7 @@ class MeanSquaredError(Loss):
 
     def __init__(self, normalize: bool = False) -> None:
         super().__init__()
-        self.normalize = bool(normalize)
+        self.normalize = check_bool("normalize", normalize, owner="MeanSquaredError")
 
     def _output(self) -> float:
         prediction = self.prediction
@@ -168,9 +168,16 @@ class SoftmaxCrossEntropy(Loss):
 
     def __init__(self, eps: float = 1e-9) -> None:
         super().__init__()
+        check_number("eps", eps, low=0, low_open=False, owner="SoftmaxCrossEntropy")
         self.eps = eps
 
     def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        if getattr(prediction, "ndim", None) == 2 and prediction.shape[1] == 1:
+            # softmax over one output is always 1: the loss would be 0 whatever the network does
+            raise ValueError("SoftmaxCrossEntropy.forward: the prediction has one output per row "
+                             f"(shape {prediction.shape}); softmax over one class is always 1, so "
+                             "the loss would always be 0. Give the last layer one output per "
+                             "class (at least 2), or use BinaryCrossEntropy for one output")
         target_ndim = getattr(target, "ndim", None)
         if target_ndim == 1 and getattr(prediction, "ndim", None) == 2:
             if target.dtype.kind not in "iuf":

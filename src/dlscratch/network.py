@@ -37,6 +37,7 @@ class NeuralNetwork:
             if any(layer is other for other in layers[:index]):
                 raise ValueError(f"NeuralNetwork: layers[{index}] is the same object as an "
                                  f"earlier layer; every layer must be its own instance")
+            _check_not_owned(layer, index)
         if not isinstance(loss, Loss):
             raise TypeError(f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(), "
                             f"got {loss!r}")
@@ -54,6 +55,8 @@ class NeuralNetwork:
         if dtype not in DTYPES:
             raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
         self.layers = layers
+        for layer in layers:
+            layer._network = self  # see _check_not_owned
         self.loss = loss
         self.seed = seed
         self.dtype = dtype
@@ -109,6 +112,10 @@ class NeuralNetwork:
         if not shape:
             raise ValueError("NeuralNetwork.build: input_shape is empty; expected the shape of "
                              "one input row, such as 13 or (1, 28, 28)")
+        from ._shapes import check_fits_in_memory
+
+        check_fits_in_memory(self.layers, tuple(int(n) for n in shape), self.dtype,
+                             "NeuralNetwork.build")
         self.forward(np.zeros((1, *shape), dtype=self.dtype), inference=True)
         self._release()
         return self
@@ -249,6 +256,12 @@ class NeuralNetwork:
             raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
         if not self.built:
             self._build_from_state_dict(state_dict)
+            try:
+                self.load_state_dict(state_dict, strict)
+            except BaseException:
+                self.reset_parameters()  # back to unbuilt, as it was: nothing half-loaded
+                raise
+            return
         own = dict(self.named_params())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -324,3 +337,13 @@ class NeuralNetwork:
         layers = ",\n    ".join(repr(layer) for layer in self.layers)
         return (f"NeuralNetwork(layers=[\n    {layers}],\n  loss={self.loss!r}, seed={self.seed}, "
                 f"dtype={self.dtype.name})")
+
+
+def _check_not_owned(layer: Operation, index: int) -> None:
+    """Refuse a layer that already belongs to another network (it would be re-initialised)."""
+    owner = getattr(layer, "_network", None)
+    if owner is not None and any(layer is other for other in owner.layers):
+        raise ValueError(f"NeuralNetwork: layers[{index}] ({layer!r}) already belongs to another "
+                         f"network, whose predictions would change when this one initialises or "
+                         f"trains it; a layer belongs to one network: build a new layer (or "
+                         f"copy.deepcopy the first network)")

@@ -11,11 +11,20 @@ rule gives, step for step, the parameters of its torch.optim twin.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from .schedules import ConstantLR, ExponentialDecay, LinearDecay, Schedule
-from .validation import check_choice, check_number, check_positive
+from .validation import (
+    KeyMismatchError,
+    as_array,
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive,
+)
 
 DECAY_TYPES = (None, "linear", "exponential")
 
@@ -53,6 +62,13 @@ class Optimizer:
         check_positive("lr", lr, owner=owner)
         check_number("final_lr", final_lr, low=0, low_open=False, owner=owner)
         check_choice("decay_type", decay_type, DECAY_TYPES, owner=owner)
+        if decay_type is None and final_lr != 0 and schedule is None:
+            raise ValueError(f"{owner}: final_lr={final_lr!r} is used only with a decay_type "
+                             f"('linear' or 'exponential'); without one the learning rate stays "
+                             f"lr={lr!r}. Give decay_type, or leave final_lr out")
+        if decay_type is not None and final_lr > lr:
+            raise ValueError(f"{owner}: final_lr={final_lr!r} is above lr={lr!r}; a decay goes "
+                             f"down from lr to final_lr (for a warm-up use schedule=WarmUp(...))")
         check_number("weight_decay", weight_decay, low=0, low_open=False, owner=owner)
         if clip_norm is not None:
             check_positive("clip_norm", clip_norm, owner=owner)
@@ -85,6 +101,7 @@ class Optimizer:
         self.steps = 0
         self.state: dict[str, list[np.ndarray]] = {}
         self._decays: list[bool] | None = None  # per parameter: does weight decay apply?
+        self._bound: list[np.ndarray] = []  # the parameter arrays the state was made for
         self._scratch_buffers: dict[tuple, np.ndarray] = {}
 
     # ------------------------------------------------------------------ learning rate
@@ -120,7 +137,12 @@ class Optimizer:
                                f"{len(grads)} gradients; run net.backward before step")
         if self.first:
             self._init_state(params)
+            self._bound = params
             self.first = False
+        elif len(params) != len(self._bound) or any(
+                a is not b for a, b in zip(params, self._bound)):
+            self.check_fits(params, f"{type(self).__name__}.step")
+            self._bound, self._decays = params, None
         if self._decays is None:
             self._decays = self._weight_decay_mask(params)
         if self.clip_norm is not None:
@@ -176,6 +198,20 @@ class Optimizer:
         self._scratch_buffers[(slot, like.dtype, like.shape)] = view
         return view
 
+    def check_fits(self, params: list[np.ndarray], owner: str) -> None:
+        """Raise ValueError when the state (velocities, moments) is for other parameter shapes:
+        an optimizer stepped on one network cannot carry on with a differently shaped one."""
+        arrays = next(iter(self.state.values()), None)
+        if self.first or arrays is None:
+            return
+        mine = [tuple(array.shape) for array in arrays]
+        theirs = [tuple(param.shape) for param in params]
+        if mine != theirs:
+            raise ValueError(f"{owner}: this {type(self).__name__} holds state for parameters "
+                             f"of shapes {mine}, but the network's parameters have shapes "
+                             f"{theirs}; an optimizer belongs to one network: create a new "
+                             f"one (or call optim.reset() to start its state afresh)")
+
     def _begin_step(self) -> None:
         """Compute what all parameters share in this step (Adam's bias corrections)."""
 
@@ -199,6 +235,7 @@ class Optimizer:
         """Drop per-parameter state and what was derived from the parameters."""
         self.state = {}
         self._decays = None
+        self._bound = []
         self._scratch_buffers = {}
 
     # ------------------------------------------------------------------ state for checkpoints
@@ -209,17 +246,26 @@ class Optimizer:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``state_arrays`` returned (copied, cast to the parameters' dtype)."""
+        self.state = self._checked_state_arrays(arrays)
+
+    def _checked_state_arrays(self, arrays: Mapping[str, Any]) -> dict[str, list[np.ndarray]]:
+        """The state ``arrays`` stand for, every name, shape and value checked; nothing set."""
         owner = f"{type(self).__name__}.load_state_arrays"
+        if not isinstance(arrays, Mapping):
+            raise TypeError(f"{owner}: arrays must be a mapping of name to array, got "
+                            f"{type(arrays).__name__}")
         if not self.state_names or not arrays:
-            self.state = {}
-            return
+            if arrays:
+                raise KeyMismatchError(f"{owner}: {type(self).__name__} keeps no state arrays, "
+                                       f"got {list(arrays)[:10]}")
+            return {}
         count = sum(1 for key in arrays if key.startswith(f"{self.state_names[0]}."))
         expected = [f"{name}.{index}" for name in self.state_names for index in range(count)]
         missing = [key for key in expected if key not in arrays]
         unexpected = [key for key in arrays if key not in expected]
         if missing or unexpected:
-            raise KeyError(f"{owner}: missing keys {missing}, unexpected keys {unexpected}; "
-                           f"expected {expected}")
+            raise KeyMismatchError(f"{owner}: missing keys {missing}, unexpected keys "
+                                   f"{unexpected}; expected {expected}")
         params = self.net.params() if self.net is not None else None
         if params is not None and len(params) != count:
             raise ValueError(f"{owner}: the state is for {count} parameters, the network has "
@@ -233,8 +279,9 @@ class Optimizer:
                     raise ValueError(f"{owner}: {name}.{index} has shape {np.shape(array)}, the "
                                      f"parameter has shape {params[index].shape}")
                 dtype = params[index].dtype if params is not None else None
-                state[name].append(np.array(array, dtype=dtype))
-        self.state = state
+                state[name].append(as_array(array, f"{name}.{index}", dtype, owner=owner,
+                                            allow_empty=True).copy())
+        return state
 
     def state_dict(self) -> dict:
         """JSON-ready scalars and copies of the arrays: restored, training continues exactly."""
@@ -242,19 +289,43 @@ class Optimizer:
                 "first": self.first, "max_epochs": self.max_epochs,
                 "arrays": {name: array.copy() for name, array in self.state_arrays().items()}}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a ``state_dict``."""
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict``; everything is checked first, so a bad one changes nothing."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{owner}: state must be a mapping, got {type(state).__name__}")
+        scalars = ("lr", "initial_lr", "steps", "first", "max_epochs")
+        missing = [key for key in scalars if key not in state]
+        unknown = [key for key in state if key not in scalars + ("arrays",)]
+        if missing or unknown:
+            raise KeyMismatchError(f"{owner}: missing entries {missing}, unknown entries "
+                                   f"{unknown}; expected {list(scalars)} and 'arrays'")
+        check_number("lr", state["lr"], low=0, low_open=False, owner=owner)
+        check_positive("initial_lr", state["initial_lr"], owner=owner)
+        check_number("steps", state["steps"], low=0, low_open=False, integer=True, owner=owner)
+        check_number("max_epochs", state["max_epochs"], low=1, low_open=False, integer=True,
+                     owner=owner)
+        check_bool("first", state["first"], owner=owner)
+        if bool(state["first"]) != (state["steps"] == 0):
+            raise ValueError(f"{owner}: first={state['first']!r} with steps={state['steps']!r}; "
+                             f"a state before the first step has steps=0, after it steps>=1")
         arrays = state.get("arrays", {})
         if not state["first"] and self.state_names and not arrays:
             raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from after a "
                              f"step but has no arrays; expected {', '.join(self.state_names)}")
+        if state["first"] and arrays:
+            raise ValueError(f"{owner}: the state is from before the first step but has arrays "
+                             f"{list(arrays)[:6]}")
+        new_state = self._checked_state_arrays(arrays)
         self.lr = float(state["lr"])
         self.initial_lr = float(state["initial_lr"])
         self.steps = int(state["steps"])
         self.first = bool(state["first"])
         self.max_epochs = int(state["max_epochs"])
         self._reset_state()
-        self.load_state_arrays(arrays)
+        self.state = new_state
+        if self.net is not None and not self.first:
+            self._bound = self.net.params()
 
     def get_config(self) -> dict:
         config = {"lr": self.initial_lr}
@@ -323,7 +394,7 @@ class AdaGrad(Optimizer):
                  clip_norm: float | None = None, schedule: Schedule | None = None) -> None:
         super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
                          clip_norm=clip_norm, schedule=schedule)
-        check_number("eps", eps, low=0, low_open=False, owner="AdaGrad")
+        check_positive("eps", eps, owner="AdaGrad")  # eps = 0 gives 0/0 for a zero gradient
         self.eps = float(eps)
 
     def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
@@ -355,7 +426,7 @@ class RMSProp(Optimizer):
                          clip_norm=clip_norm, schedule=schedule)
         check_number("alpha", alpha, low=0, high=1, low_open=False, high_open=True,
                      owner="RMSProp")
-        check_number("eps", eps, low=0, low_open=False, owner="RMSProp")
+        check_positive("eps", eps, owner="RMSProp")  # eps = 0 gives 0/0 for a zero gradient
         check_number("momentum", momentum, low=0, high=1, low_open=False, high_open=True,
                      owner="RMSProp")
         self.alpha = float(alpha)
@@ -405,7 +476,7 @@ class Adam(Optimizer):
         owner = type(self).__name__
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             check_number(name, value, low=0, high=1, low_open=False, high_open=True, owner=owner)
-        check_number("eps", eps, low=0, low_open=False, owner=owner)
+        check_positive("eps", eps, owner=owner)  # eps = 0 gives 0/0 for a zero gradient
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.eps = float(eps)

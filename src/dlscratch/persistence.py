@@ -5,26 +5,33 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from ._io import atomic_write
+from ._archive import META_KEY, ModelFileError, read_archive
+from ._io import atomic_write, check_writable_target
 from .validation import check_path
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "dlscratch.network"
-META_KEY = "__meta__"
-
-
-class ModelFileError(ValueError):
-    """A model or checkpoint file that cannot be read: corrupt, foreign or unsafe."""
+#: the entries of a model description; "metadata" (a JSON object) is the only optional one
+DESCRIPTION_KEYS = ("format", "version", "dtype", "seed", "input_shape", "loss", "layers",
+                    "params")
+OPTIONAL_KEYS = ("metadata",)
+MAX_METADATA_BYTES = 2**20
+#: one row's activations may take this much beyond four times the parameters (see load_network)
+ROW_ALLOWANCE = 32 * 2**20
 
 
 # ---------------------------------------------------------------------- the file format
 def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: dict) -> None:
-    """Write ``arrays`` and the JSON ``meta`` into one ``.npz``, atomically."""
+    """Write ``arrays`` and the JSON ``meta`` into one ``.npz``, atomically.
+
+    ``path`` must be absent or a regular file (a symbolic link, a FIFO or a device is refused:
+    the save would replace the link or the device node itself).
+    """
     if META_KEY in arrays:
         raise ValueError(f"write_npz: the array name {META_KEY!r} is reserved")
     payload = {name: np.asarray(array) for name, array in arrays.items()}
@@ -32,71 +39,27 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: d
         if array.dtype.kind not in "biuf":
             raise TypeError(f"write_npz: array {name!r} has dtype {array.dtype}; only numeric "
                             f"arrays are saved")
-    payload[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    with atomic_write(path) as handle:
+    payload[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"),
+                                      dtype=np.uint8)
+    with atomic_write(check_writable_target(path, "path", "save")) as handle:
         np.savez(handle, **payload)
 
 
-def read_npz(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, np.ndarray], dict]:
+def read_npz(path: str | os.PathLike, expected_format: str,
+             plan: Callable[[dict, int], Mapping[str, tuple[tuple[int, ...], Any]]] | None = None
+             ) -> tuple[dict[str, np.ndarray], dict]:
     """Read what ``write_npz`` wrote; refuse pickled objects and anything that is not ours.
 
     Raises FileNotFoundError for a missing file and ModelFileError (a ValueError) for every
-    file that is not a complete, numeric, dlscratch file of ``expected_format``.
+    file that is not a complete, numeric, dlscratch file of ``expected_format`` (a FIFO, a
+    device or a folder included, at once). ``plan(meta, declared)`` returns
+    ``{name: (shape, dtype)}``, the arrays the description calls for (``declared``: the bytes
+    the archive's arrays declare in all, bounded by the file's size): names and declared sizes
+    are checked against it
+    from the zip directory before any array is read (see ``_archive``).
     """
     path = _check_path(path, "read_npz")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path!r}")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    # np.load would unpickle (or refuse to) anything that is not a zip or .npy file; a
-    # dlscratch file is always a zip archive, so nothing else is even handed to NumPy.
-    if magic not in _ZIP_MAGICS:
-        what = "empty" if not magic else "not a zip archive"
-        raise ModelFileError(f"{path!r} is not a dlscratch file ({what}); expected a .npz "
-                             f"written by NeuralNetwork.save or Trainer.fit(checkpoint=...)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            if META_KEY not in names:
-                raise ModelFileError(f"{path!r} is not a dlscratch file (no {META_KEY} entry)")
-            arrays = {name: data[name] for name in names}
-    except ModelFileError:
-        raise
-    except ValueError as error:
-        if "allow_pickle" in str(error) or "Object arrays" in str(error):
-            raise ModelFileError(f"{path!r} holds a pickled object; dlscratch never unpickles "
-                                 f"files (it could run arbitrary code), so it was "
-                                 f"refused") from None
-        raise ModelFileError(f"{path!r} could not be read as a dlscratch file: {error}") from None
-    except Exception as error:  # a damaged archive fails in many ways (zlib, zip, EOF, OSError)
-        raise ModelFileError(f"{path!r} is corrupt or not a dlscratch file: "
-                             f"{type(error).__name__}: {error}") from None
-    for name, array in arrays.items():
-        # a zip member that is not in .npy format comes back as raw bytes
-        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-            found = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
-            raise ModelFileError(f"{path!r}: entry {name!r} is {found}, not a numeric array; "
-                                 f"the file is corrupt or not a dlscratch file")
-    meta_bytes = arrays.pop(META_KEY)
-    if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
-        raise ModelFileError(f"{path!r}: the description entry is malformed (dtype "
-                             f"{meta_bytes.dtype}, shape {meta_bytes.shape}; expected uint8 bytes)")
-    try:
-        meta = json.loads(meta_bytes.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise ModelFileError(f"{path!r}: the description is not valid JSON: {error}") from None
-    if not isinstance(meta, dict) or meta.get("format") != expected_format:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise ModelFileError(f"{path!r} is a {found!r} file; expected {expected_format!r}")
-    version = meta.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) \
-            or not 1 <= version <= FORMAT_VERSION:
-        raise ModelFileError(f"{path!r} has format version {version!r}; this dlscratch reads "
-                             f"versions 1 to {FORMAT_VERSION}")
-    return arrays, meta
-
-
-_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+    return read_archive(path, repr(path), expected_format, FORMAT_VERSION, plan)
 
 
 def _check_path(path: Any, owner: str) -> str:
@@ -152,31 +115,40 @@ def _role_base(role: str) -> tuple[type, tuple[type, ...]]:
     return Operation, ()
 
 
+def _plain(value: Any) -> bool:
+    """A plain JSON number, string, bool or null."""
+    return isinstance(value, (int, float, str, bool, type(None)))
+
+
 def rebuild(description: Any, where: str, role: str = "layer") -> Any:
     """The object a ``describe`` dict stands for; every name, role and argument is checked.
 
     ``role`` is ``"layer"``, ``"activation"`` or ``"loss"``: a loss cannot stand for a layer,
-    nor a layer for an activation.
+    nor a layer for an activation. Nothing missing is filled with a default: ``config`` must
+    hold every argument ``get_config`` writes, and a class with an activation must name it.
     """
     registry = _registry()
     if not isinstance(description, dict) or not isinstance(description.get("class"), str):
         raise ModelFileError(f"{where}: expected an object with a 'class' name, got "
-                             f"{description!r}")
+                             f"{str(description)[:200]}")
     name = description["class"]
     base, forbidden = _role_base(role)
     allowed = sorted(n for n, c in registry.items()
                      if issubclass(c, base) and not issubclass(c, forbidden))
     if name not in allowed:
-        raise ModelFileError(f"{where}: unknown {role} class {name!r}; expected one of {allowed}")
+        raise ModelFileError(f"{where}: unknown {role} class {name[:80]!r}; expected one of "
+                             f"{allowed}")
     unknown = set(description) - {"class", "config", "activation"}
     if unknown:
         raise ModelFileError(f"{where}: unexpected entries {sorted(unknown)} in the description "
                              f"of {name}")
-    config = description.get("config", {})
-    if not isinstance(config, dict) or not all(
-            isinstance(v, (int, float, str, bool, type(None))) for v in config.values()):
+    if "config" not in description:
+        raise ModelFileError(f"{where}: the entry 'config' of {name} is missing (the arguments "
+                             f"it was built with; {{}} when there are none)")
+    config = description["config"]
+    if not isinstance(config, dict) or not all(_plain(v) for v in config.values()):
         raise ModelFileError(f"{where}: the arguments of {name} must be plain numbers and "
-                             f"strings, got {config!r}")
+                             f"strings, got {str(config)[:200]}")
     kwargs = dict(config)
     if "activation" in description:
         if "activation" in kwargs:
@@ -184,9 +156,16 @@ def rebuild(description: Any, where: str, role: str = "layer") -> Any:
         kwargs["activation"] = rebuild(description["activation"], f"{where}.activation",
                                        "activation")
     try:
-        return registry[name](**kwargs)
+        obj = registry[name](**kwargs)
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{where}: cannot rebuild {name}({kwargs}): {error}") from None
+    missing = [key for key in obj.get_config() if key not in config]
+    if getattr(obj, "activation", None) is not None and "activation" not in description:
+        missing.append("activation")
+    if missing:
+        raise ModelFileError(f"{where}: the description of {name} misses {missing}; a missing "
+                             f"entry is an error, never a default (the file was edited or cut)")
+    return obj
 
 
 def network_description(net) -> dict:
@@ -198,16 +177,39 @@ def network_description(net) -> dict:
             "params": [name for name, _ in net.named_params()]}
 
 
+def check_description_keys(meta: dict, where: str) -> None:
+    """Every entry of a model description present, nothing unknown, metadata a small object."""
+    missing = [key for key in DESCRIPTION_KEYS if key not in meta]
+    unknown = [key for key in meta if key not in DESCRIPTION_KEYS + OPTIONAL_KEYS]
+    if missing or unknown:
+        raise ModelFileError(f"{where}: the description misses entries {missing} and has "
+                             f"unknown entries {unknown[:20]}; expected exactly "
+                             f"{list(DESCRIPTION_KEYS)} (and optionally 'metadata')")
+    if "metadata" in meta:
+        metadata = meta["metadata"]
+        if not isinstance(metadata, dict):
+            raise ModelFileError(f"{where}: metadata must be a JSON object, got "
+                                 f"{type(metadata).__name__}")
+        size = len(json.dumps(metadata))
+        if size > MAX_METADATA_BYTES:
+            raise ModelFileError(f"{where}: metadata takes {size:,} bytes, more than "
+                                 f"{MAX_METADATA_BYTES:,}")
+
+
 def network_from_description(meta: dict, where: str):
-    """A new, unbuilt network from ``network_description`` output."""
+    """A new, unbuilt network from ``network_description`` output (no array is created)."""
     from .network import NeuralNetwork
 
     layers_meta = meta.get("layers")
     if not isinstance(layers_meta, list) or not layers_meta:
         raise ModelFileError(f"{where}: 'layers' must be a non-empty list")
+    if len(layers_meta) > 10_000:
+        raise ModelFileError(f"{where}: {len(layers_meta):,} layers; at most 10,000")
     layers = [rebuild(layer, f"{where}: layers[{i}]", "layer")
               for i, layer in enumerate(layers_meta)]
-    loss = rebuild(meta.get("loss"), f"{where}: loss", "loss")
+    if "loss" not in meta:
+        raise ModelFileError(f"{where}: the entry 'loss' is missing")
+    loss = rebuild(meta["loss"], f"{where}: loss", "loss")
     seed = meta.get("seed")
     dtype = meta.get("dtype")
     if dtype not in ("float32", "float64"):
@@ -221,14 +223,60 @@ def _input_shape(meta: dict, where: str) -> tuple[int, ...] | None:
     shape = meta.get("input_shape")
     if shape is None:
         return None
-    if not isinstance(shape, list) or not shape or not all(
+    if not isinstance(shape, list) or not 0 < len(shape) <= 8 or not all(
             isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
         raise ModelFileError(f"{where}: input_shape must be a list of positive integers, "
-                             f"got {shape!r}")
+                             f"got {str(shape)[:100]}")
     if math.prod(shape) > 2**28:
         raise ModelFileError(f"{where}: input_shape {shape} has {math.prod(shape):,} values per "
                              f"row, more than any network this library builds (2**28)")
     return tuple(shape)
+
+
+def plan_model(meta: dict, declared: int, where: str):
+    """(unbuilt network, input shape, {name: (shape, dtype)}) for a model description.
+
+    The arrays' shapes come from the layers' ``expected_shapes`` (nothing is allocated for a
+    layer that has it); one row's activations may take ``ROW_ALLOWANCE`` plus four times the
+    bytes the archive declares, so a small file cannot make loading build something large.
+    """
+    from ._shapes import NetworkTooLargeError, network_shapes
+
+    check_description_keys(meta, where)
+    net = network_from_description(meta, where)
+    input_shape = _input_shape(meta, where)
+    params = meta["params"]
+    if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+        raise ModelFileError(f"{where}: params must be a list of names, got {str(params)[:200]}")
+    if input_shape is None:
+        if params:
+            raise ModelFileError(f"{where}: parameters {params[:5]} are listed but there is no "
+                                 f"input_shape")
+        return net, None, {}
+    try:
+        shapes, _ = network_shapes(net.layers, input_shape, net.dtype,
+                                   row_budget=ROW_ALLOWANCE + 4 * declared)
+    except (NetworkTooLargeError, ValueError, TypeError, MemoryError) as error:
+        raise ModelFileError(f"{where}: the description does not make a network for inputs of "
+                             f"shape {input_shape} that this file can hold: {error}") from None
+    not_arrays = [name for name in params if name not in shapes]
+    absent = [name for name in net_param_names(net, shapes) if name not in params]
+    if not_arrays or absent:
+        raise ModelFileError(f"{where}: params lists {not_arrays[:10]} that the layers do not "
+                             f"have and misses {absent[:10]}")
+    return net, input_shape, {name: (shape, net.dtype) for name, shape in shapes.items()}
+
+
+def net_param_names(net, shapes: Mapping[str, Any]) -> list[str]:
+    """The names in ``shapes`` that are parameters of ``net``'s layers, not buffers."""
+    names = []
+    for name in shapes:
+        _, index, local = name.split(".", 2)
+        layer = net.layers[int(index)]
+        buffers = layer.buffer_names() if hasattr(layer, "buffer_names") else ()
+        if local not in buffers:
+            names.append(name)
+    return names
 
 
 # ---------------------------------------------------------------------- networks
@@ -254,28 +302,48 @@ def _check_rebuilds(obj: Any, description: dict, where: str, role: str) -> None:
         raise TypeError(f"NeuralNetwork.save: {where} ({type(obj).__name__}) cannot be saved in "
                         f"a model file: {error}. Save net.state_dict() with numpy instead.") \
             from None
+    _check_same_classes(obj, rebuilt, where)
     if repr(rebuilt) != repr(obj):
         raise TypeError(f"NeuralNetwork.save: {where} would load as {rebuilt!r}, not {obj!r}: "
                         f"its get_config() misses an argument")
 
 
+def _check_same_classes(obj: Any, rebuilt: Any, where: str) -> None:
+    """Refuse a class that is not dlscratch's own but would load as one (same name)."""
+    if type(obj) is not type(rebuilt):
+        cls = type(obj)
+        raise TypeError(f"NeuralNetwork.save: {where} is {cls.__module__}.{cls.__qualname__}, "
+                        f"not dlscratch's own {type(rebuilt).__name__}; a model file names only "
+                        f"dlscratch's classes, so it would load as theirs and predict "
+                        f"differently. Save net.state_dict() with numpy instead, and rebuild the "
+                        f"network in code to load it.")
+    activation = getattr(obj, "activation", None)
+    if activation is not None:
+        _check_same_classes(activation, getattr(rebuilt, "activation", None),
+                            f"{where}.activation")
+
+
 def load_network(path: str | os.PathLike):
-    """Rebuild the network saved at ``path``, checking every name, shape and value."""
+    """Rebuild the network saved at ``path``, checking every name, shape and value.
+
+    The description is checked whole and the arrays' names, shapes and dtypes are checked
+    against it (from the archive's directory) before any array is read or any parameter is
+    created, so a file can never make loading take more memory than the file can hold.
+    """
     path = _check_path(path, "NeuralNetwork.load")
-    arrays, meta = read_npz(path, MODEL_FORMAT)
     where = repr(path)
-    net = network_from_description(meta, where)
-    input_shape = _input_shape(meta, where)
-    for name, array in arrays.items():
-        if array.dtype != net.dtype:
-            raise ModelFileError(f"{where}: parameter {name} is {array.dtype}, the network "
-                                 f"{net.dtype}")
+    planned = {}
+
+    def plan(meta: dict, declared: int):
+        planned["net"], planned["input_shape"], specs = plan_model(meta, declared, where)
+        return specs
+
+    arrays, meta = read_npz(path, MODEL_FORMAT, plan)
+    net, input_shape = planned["net"], planned["input_shape"]
     if input_shape is not None:
-        net.build(input_shape)
         try:
+            net.build(input_shape)
             net.load_state_dict(arrays, strict=True)
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError, MemoryError) as error:
             raise ModelFileError(f"{where}: {error}") from None
-    elif arrays:
-        raise ModelFileError(f"{where}: parameters are present but no input_shape")
     return net

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import dataclass, field
@@ -9,12 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from ._io import check_folder_writable
 from .callbacks import Callback, EarlyStopping
 from .losses import Loss
 from .metrics import evaluation_metrics
 from .network import NeuralNetwork
 from .optimizers import Optimizer
-from .validation import as_array, check_lengths, check_path, check_positive
+from .validation import as_array, check_bool, check_lengths, check_path, check_positive
 
 CHECKPOINT_FORMAT = "dlscratch.checkpoint"
 
@@ -55,6 +57,23 @@ class History:
     def epochs_run(self) -> int:
         """How many epochs were completed."""
         return len(self.train_loss)
+
+    def __repr__(self) -> str:
+        """One line: epochs, last losses and metrics, best epoch, how the run ended."""
+        parts = [f"epochs_run={self.epochs_run}"]
+        if self.train_loss:
+            parts.append(f"train_loss={self.train_loss[-1]:.4g}")
+        if self.val_loss:
+            parts.append(f"val_loss={self.val_loss[-1]:.4g} (epoch {self.eval_epochs[-1]})")
+        parts.extend(f"{name}={values[-1]:.4g}" for name, values in self.metrics.items()
+                     if values)
+        if self.best_epoch is not None:
+            parts.append(f"best_epoch={self.best_epoch} (val_loss {self.best_val_loss:.4g})")
+        if self.stopped_epoch is not None:
+            parts.append(f"stopped_epoch={self.stopped_epoch}")
+        if self.interrupted:
+            parts.append("interrupted=True")
+        return f"History({', '.join(parts)})"
 
     def record_evaluation(self, epoch: int, val_loss: float, metrics: dict[str, float]) -> None:
         """Add one evaluation; keeps ``best_epoch``/``best_val_loss`` up to date."""
@@ -132,10 +151,16 @@ class Trainer:
                 raise TypeError(f"{owner}: callbacks must be Callback objects, got {callback!r}")
         if (X_test is None) != (y_test is None):
             raise ValueError(f"{owner}: give both X_test and y_test, or neither")
-        if checkpoint is not None:
-            checkpoint = check_path("checkpoint", checkpoint, owner)
+        for name, value in (("restart", restart), ("early_stopping", early_stopping),
+                            ("verbose", verbose), ("single_output", single_output),
+                            ("conv_testing", conv_testing)):
+            check_bool(name, value, owner)
         if resume_from is not None:
             resume_from = check_path("resume_from", resume_from, owner)
+        if checkpoint is not None:
+            # before any training: a folder that refuses files would fail after the first epoch
+            checkpoint = check_path("checkpoint", checkpoint, owner)
+            check_folder_writable(checkpoint, "checkpoint", owner)
 
         self.verbose = verbose
         dtype = self.net.dtype
@@ -157,6 +182,8 @@ class Trainer:
         self.net.check_features(X_train, "X_train", owner)
         if not self.net.built:
             self.net.build(X_train.shape[1:])
+        if not restart or resume_from is not None:
+            self.optim.check_fits(self.net.params(), owner)
         y_train = self._checked_targets(y_train, "y_train", len(X_train))
         if y_test is not None:
             y_test = self._checked_targets(y_test, "y_test", len(X_test))
@@ -242,6 +269,7 @@ class _Run:
         trainer = self.trainer
         trainer.stop_training = False
         trainer.history = self.history
+        trainer.logged_fields = self.logged_fields()
         for callback in self.callbacks:
             callback.on_train_begin(trainer)
         if self.stopped_at_resume:
@@ -311,6 +339,18 @@ class _Run:
             callback.on_train_end(trainer, self.history)
         return self.history
 
+    def logged_fields(self) -> list[str]:
+        """The names this run's logs will hold: epoch, loss, lr, and with test data val_loss and
+        the metrics the loss records (accuracy, or mae, rmse and r2)."""
+        fields = ["epoch", "loss", "lr"]
+        if self.X_test is not None:
+            output = self.trainer._output_shape()
+            placeholder = np.zeros((1, *output), dtype=self.net.dtype)
+            with np.errstate(all="ignore"):
+                metrics = evaluation_metrics(self.net.loss, placeholder, self.y_test[:1])
+            fields += ["val_loss", *metrics]
+        return fields
+
     def evaluate(self) -> dict[str, float]:
         """Validation loss and metrics, recorded in the history and passed to callbacks."""
         prediction = self.net._predict_batches(self.X_test, 1024)
@@ -345,7 +385,8 @@ class _Run:
                    f"{batch_index + 1}, with learning rate {lr:g}. The network keeps {restored}. "
                    f"Hint: lower the learning rate (try lr={lr / 10:g}), standardize the inputs, "
                    f"or check the data for extreme values.")
-        logger().error(message)
+        # said once, by the exception (an error-level log line would print it a second time)
+        logger().debug(message)
         raise TrainingDivergedError(message, self.history)
 
     # ------------------------------------------------------------------ checkpoints
@@ -368,6 +409,7 @@ class _Run:
                 "eval_every": self.eval_every, "seed": self.seed,
                 "network": network_description(self.net), "optimizer": optimizer,
                 "optimizer_class": type(self.optim).__name__,
+                "optimizer_config": optimizer_config(self.optim),
                 "rng": self.rng.bit_generator.state,
                 "layer_rngs": [layer.rng.bit_generator.state if layer.rng is not None else None
                                for layer in self.net.layers],
@@ -388,108 +430,291 @@ class _Run:
     def resume(self, path) -> None:
         """Load a checkpoint written by a run with the same arguments and continue from it.
 
-        Everything read is checked before anything is changed: a foreign, corrupt or
-        mismatched checkpoint raises ModelFileError (or ValueError for other fit arguments).
+        The whole checkpoint is checked before anything is changed: its entries, the network
+        it was written for (architecture, loss, dtype), the optimizer's class and settings,
+        every array's name, shape, dtype and values, every number's type and range, the
+        history and the callbacks' state. A foreign, corrupt or mismatched checkpoint raises
+        ModelFileError (ValueError for other fit arguments) and leaves the network, the
+        optimizer and the callbacks exactly as they were.
         """
         from .persistence import ModelFileError, read_npz
 
-        arrays, meta = read_npz(path, CHECKPOINT_FORMAT)
         where = f"Trainer.fit(resume_from={os.fspath(path)!r})"
-        for name in ("epochs", "batch_size", "eval_every", "seed"):
-            if meta.get(name) != getattr(self, name):
-                raise ValueError(f"{where}: the checkpoint was written with {name}="
-                                 f"{meta.get(name)!r}, this call has "
-                                 f"{name}={getattr(self, name)!r}")
-        if "n_train" in meta and meta["n_train"] != len(self.X_train):
-            raise ValueError(f"{where}: the checkpoint was written for {meta['n_train']!r} "
-                             f"training rows, this call has {len(self.X_train)}")
-        if meta.get("optimizer_class") != type(self.optim).__name__:
-            raise ValueError(f"{where}: the checkpoint used {meta.get('optimizer_class')}, this "
-                             f"trainer has {type(self.optim).__name__}")
-        saved_callbacks = meta.get("callbacks", [])
-        names = [saved.get("class") if isinstance(saved, dict) else None
-                 for saved in (saved_callbacks if isinstance(saved_callbacks, list) else [None])]
+        checked: dict[str, Any] = {}
+
+        def plan(meta: dict, declared: int) -> dict:
+            checked.update(_check_checkpoint(self, meta, declared, where))
+            return checked["plan"]
+
+        arrays, meta = read_npz(path, CHECKPOINT_FORMAT, plan)
+        for name, array in arrays.items():
+            if not np.isfinite(array).all():
+                raise ModelFileError(f"{where}: the array {name} holds non-finite values")
         stateful = self.stateful_callbacks()
-        expected = [type(callback).__name__ for callback in stateful]
-        if names != expected:
-            raise ValueError(f"{where}: the checkpoint has the state of callbacks {names}, this "
-                             f"call's callbacks with state are {expected}; resume with the same "
-                             f"ones in the same order")
-        net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
-        own = dict(self.net.named_params())
-        missing = [key for key in own if key not in net_arrays]
-        unexpected = [key for key in net_arrays if key not in own]
-        wrong = [f"{key} has shape {net_arrays[key].shape} in the checkpoint, the network "
-                 f"expects {own[key].shape}" for key in own
-                 if key in net_arrays and net_arrays[key].shape != own[key].shape]
-        if missing or unexpected or wrong:
-            problems = wrong + [f"missing keys {missing}"] * bool(missing) \
-                + [f"unexpected keys {unexpected}"] * bool(unexpected)
-            raise ModelFileError(f"{where}: the checkpoint does not fit this network: "
-                                 f"{'; '.join(problems)}")
+        # dry runs on shallow copies: their loaders check everything and rebind attributes,
+        # so a refusal leaves the optimizer and the callbacks as they were
+        optimizer = copy.copy(self.optim)
         try:
-            epoch = meta["epoch"]
-            if isinstance(epoch, bool) or not isinstance(epoch, int) \
-                    or not 0 <= epoch <= self.epochs:
-                raise ValueError(f"epoch must be an integer in [0, {self.epochs}], got {epoch!r}")
-            params = self.net.params()
-            optimizer = dict(meta["optimizer"])
-            for key in ("lr", "initial_lr", "steps", "max_epochs"):
-                if isinstance(optimizer[key], bool) \
-                        or not isinstance(optimizer[key], (int, float)):
-                    raise ValueError(f"optimizer {key} must be a number, got {optimizer[key]!r}")
-            optimizer["arrays"] = {name[6:]: array for name, array in arrays.items()
-                                   if name.startswith("optim.")}
-            for name, array in optimizer["arrays"].items():
-                index = name.rpartition(".")[2]
-                if array.dtype.kind != "f" or not np.isfinite(array).all():
-                    raise ValueError(f"optimizer array {name} must hold finite floats")
-                if index.isdigit() and (int(index) >= len(params)
-                                        or array.shape != params[int(index)].shape):
-                    found = params[int(index)].shape if int(index) < len(params) else None
-                    raise ValueError(f"optimizer array {name} has shape {array.shape}, the "
-                                     f"parameter it belongs to {found}")
-            rng = np.random.default_rng()
-            rng.bit_generator.state = meta["rng"]
-            layer_rngs = meta["layer_rngs"]
-            if not isinstance(layer_rngs, list) or len(layer_rngs) != len(self.net.layers):
-                raise ValueError(f"layer_rngs must list one state per layer "
-                                 f"({len(self.net.layers)})")
-            for state in layer_rngs:
-                if state is not None:
-                    np.random.default_rng().bit_generator.state = state
-            history = History.from_dict(meta["history"])
-            best_loss = float(meta.get("best_loss", 1e9))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ModelFileError(f"{where}: the checkpoint is malformed: {error}") from None
+            optimizer.load_state_dict({**meta["optimizer"], "arrays": {
+                name[6:]: array for name, array in arrays.items() if name.startswith("optim.")}})
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFileError(f"{where}: the optimizer state is malformed: {error}") from None
+        callbacks = []
+        for index, (callback, saved) in enumerate(zip(stateful, meta["callbacks"])):
+            prefix = f"callback.{index}."
+            probe = copy.copy(callback)
+            try:
+                probe.load_state_dict(saved["state"], {
+                    name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)})
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+                raise ModelFileError(f"{where}: the state of callback {index} "
+                                     f"({type(callback).__name__}) is malformed: {error}") from None
+            callbacks.append((callback, probe))
+        net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
+        # everything is checked: from here on nothing can fail half-way
         try:
             self.net.load_state_dict(net_arrays)
         except (KeyError, ValueError, TypeError) as error:
             raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
                 from None
-        self.optim.load_state_dict(optimizer)
+        self.optim.__dict__.update(optimizer.__dict__)
+        self.optim._bound = self.net.params() if not self.optim.first else []
+        self.optim._decays = None
+        for callback, probe in callbacks:
+            callback.__dict__.update(probe.__dict__)
         self.rng.bit_generator.state = meta["rng"]
-        for layer, state in zip(self.net.layers, layer_rngs):
-            if state is not None:
+        for layer, state in zip(self.net.layers, meta["layer_rngs"]):
+            if state is not None and getattr(layer, "rng", None) is not None:
                 layer.rng.bit_generator.state = state
                 for operation in getattr(layer, "operations", ()):
                     if hasattr(operation, "rng"):
                         operation.rng = layer.rng
-        for index, (callback, saved) in enumerate(zip(stateful, saved_callbacks)):
-            prefix = f"callback.{index}."
-            try:
-                callback.load_state_dict(saved["state"], {
-                    name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)})
-            except (KeyError, TypeError, ValueError) as error:
-                raise ModelFileError(f"{where}: the state of callback {index} "
-                                     f"({type(callback).__name__}) is malformed: {error}") from None
-        self.history = history
-        self.trainer.best_loss = best_loss
+        self.history = History.from_dict(meta["history"])
+        self.trainer.best_loss = float(meta["best_loss"])
         # A run that early stopping had ended stays ended (its best weights were restored when
         # it stopped); a stop asked for by any other callback was a pause, and training goes on.
         self.stopped_at_resume = any(isinstance(callback, EarlyStopping) and callback.stopped
                                      for callback in self.callbacks)
-        self.epoch = epoch
+        self.epoch = meta["epoch"]
         self.remember_good_params()
+
+
+CHECKPOINT_KEYS = ("format", "version", "epoch", "epochs", "batch_size", "eval_every", "seed",
+                   "network", "optimizer", "optimizer_class", "optimizer_config", "rng",
+                   "layer_rngs", "history", "callbacks", "best_loss", "n_train")
+
+
+def optimizer_config(optim: Optimizer) -> dict[str, Any]:
+    """The optimizer's settings as JSON values (a schedule by its repr)."""
+    return {key: value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
+            for key, value in optim.get_config().items()}
+
+
+def net_array_shapes(net: NeuralNetwork) -> dict[str, tuple[int, ...]]:
+    """Shapes of the arrays a checkpoint keeps for ``net``: parameters (and buffers, if any)."""
+    shapes = {name: tuple(param.shape) for name, param in net.named_params()}
+    for index, layer in enumerate(net.layers):
+        if hasattr(layer, "buffer_names") and getattr(layer, "buffers", None):
+            shapes.update((f"layers.{index}.{name}", tuple(buffer.shape))
+                          for name, buffer in zip(layer.buffer_names(), layer.buffers))
+    return shapes
+
+
+def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[str, Any]:
+    """Every entry of a checkpoint's description against this run; returns the array plan."""
+    from .persistence import ModelFileError
+
+    def fail(message: str) -> ModelFileError:
+        return ModelFileError(f"{where}: {message}")
+
+    missing = [key for key in CHECKPOINT_KEYS if key not in meta]
+    unknown = [key for key in meta if key not in CHECKPOINT_KEYS]
+    if missing or unknown:
+        raise fail(f"the checkpoint misses entries {missing} and has unknown entries "
+                   f"{unknown[:10]}; it is damaged or not from this version of dlscratch")
+    for name in ("epochs", "batch_size", "eval_every", "seed"):
+        if meta[name] != getattr(run, name):
+            raise ValueError(f"{where}: the checkpoint was written with {name}={meta[name]!r}, "
+                             f"this call has {name}={getattr(run, name)!r}")
+    if meta["n_train"] != len(run.X_train):
+        raise ValueError(f"{where}: the checkpoint was written for {meta['n_train']!r} training "
+                         f"rows, this call has {len(run.X_train)}")
+    if meta["optimizer_class"] != type(run.optim).__name__:
+        raise ValueError(f"{where}: the checkpoint used {meta['optimizer_class']}, this trainer "
+                         f"has {type(run.optim).__name__}")
+    saved_config, own_config = meta["optimizer_config"], optimizer_config(run.optim)
+    if not isinstance(saved_config, dict):
+        raise fail(f"optimizer_config must be an object, got {str(saved_config)[:100]}")
+    if saved_config != own_config:
+        keys = sorted(set(saved_config) | set(own_config))
+        differences = [f"{key}={saved_config.get(key, '(none)')!r} in the checkpoint, "
+                       f"{own_config.get(key, '(none)')!r} here" for key in keys
+                       if saved_config.get(key) != own_config.get(key)]
+        raise ValueError(f"{where}: the checkpoint's {meta['optimizer_class']} has other "
+                         f"settings: {'; '.join(differences)}")
+    saved_callbacks = meta["callbacks"]
+    if not isinstance(saved_callbacks, list) or not all(
+            isinstance(saved, dict) and set(saved) == {"class", "state"}
+            and isinstance(saved["state"], dict) for saved in saved_callbacks):
+        raise fail(f"callbacks must be a list of {{'class', 'state'}} objects, got "
+                   f"{str(saved_callbacks)[:200]}")
+    stateful = run.stateful_callbacks()
+    names = [saved["class"] for saved in saved_callbacks]
+    expected = [type(callback).__name__ for callback in stateful]
+    if names != expected:
+        raise ValueError(f"{where}: the checkpoint has the state of callbacks {names}, this "
+                         f"call's callbacks with state are {expected}; resume with the same ones "
+                         f"in the same order")
+    _check_network_matches(run.net, meta["network"], declared, where)
+    epoch = meta["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= run.epochs:
+        raise fail(f"the checkpoint is malformed: epoch must be an integer in [0, {run.epochs}], "
+                   f"got {epoch!r}")
+    optimizer = meta["optimizer"]
+    if not isinstance(optimizer, dict):
+        raise fail(f"optimizer must be an object, got {str(optimizer)[:100]}")
+    scalars = ("lr", "initial_lr", "steps", "first", "max_epochs")
+    absent = [key for key in scalars if key not in optimizer]
+    if absent or set(optimizer) - set(scalars):
+        raise fail(f"the checkpoint is malformed: optimizer misses {absent} or has unknown "
+                   f"entries {sorted(set(optimizer) - set(scalars))}")
+    for key in scalars:
+        value = optimizer[key]
+        if key == "first":
+            if not isinstance(value, bool):
+                raise fail(f"the checkpoint is malformed: optimizer first must be true or "
+                           f"false, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            raise fail(f"the checkpoint is malformed: optimizer {key} must be a number >= 0, "
+                       f"got {value!r}")
+    if optimizer["initial_lr"] != run.optim.initial_lr:
+        raise ValueError(f"{where}: the checkpoint's optimizer started from lr="
+                         f"{optimizer['initial_lr']!r}, this one from lr={run.optim.initial_lr!r}")
+    if not isinstance(meta["layer_rngs"], list) or len(meta["layer_rngs"]) != len(run.net.layers):
+        raise fail(f"the checkpoint is malformed: layer_rngs must list one state per layer "
+                   f"({len(run.net.layers)})")
+    for name, state in [("rng", meta["rng"])] + [
+            (f"layer_rngs[{i}]", s) for i, s in enumerate(meta["layer_rngs"])]:
+        if name != "rng" and state is None:
+            continue
+        try:
+            np.random.PCG64().state = state
+        except Exception as error:  # the setter raises TypeError, ValueError, KeyError, ...
+            raise fail(f"the checkpoint is malformed: {name} is not a PCG64 generator state "
+                       f"({type(error).__name__}: {error})") from None
+    _check_history(meta["history"], epoch, fail)
+    best_loss = meta["best_loss"]
+    if isinstance(best_loss, bool) or not isinstance(best_loss, (int, float)) \
+            or not math.isfinite(best_loss):
+        raise fail(f"the checkpoint is malformed: best_loss must be a finite number, got "
+                   f"{best_loss!r}")
+    dtype = run.net.dtype
+    params = run.net.params()
+    plan: dict[str, tuple[tuple[int, ...] | None, Any]] = {
+        f"net.{name}": (shape, dtype) for name, shape in net_array_shapes(run.net).items()}
+    if not optimizer["first"]:
+        plan.update((f"optim.{name}.{index}", (tuple(param.shape), dtype))
+                    for name in run.optim.state_names for index, param in enumerate(params))
+    for index, (callback, saved) in enumerate(zip(stateful, saved_callbacks)):
+        shapes = callback.state_array_shapes(saved["state"], run.net)
+        if shapes is None:
+            plan[f"callback.{index}.*"] = (None, dtype)
+        else:
+            plan.update((f"callback.{index}.{name}", (tuple(shape), dtype))
+                        for name, shape in shapes.items())
+    return {"plan": plan}
+
+
+def _check_network_matches(net: NeuralNetwork, saved: Any, declared: int, where: str) -> None:
+    """Refuse a checkpoint of another architecture, loss or dtype, saying what differs."""
+    from .persistence import ModelFileError, network_description, plan_model
+
+    if not isinstance(saved, dict):
+        raise ModelFileError(f"{where}: network must be a network description, got "
+                             f"{str(saved)[:100]}")
+    _, saved_shape, saved_arrays = plan_model(saved, declared, f"{where}: network")
+    own = network_description(net)
+    problems = []
+    own_shapes = net_array_shapes(net)
+    for name, shape in own_shapes.items():
+        if name in saved_arrays and tuple(saved_arrays[name][0]) != shape:
+            problems.append(f"{name} has shape {tuple(saved_arrays[name][0])} in the "
+                            f"checkpoint, the network expects {shape}")
+    gone = [name for name in own_shapes if name not in saved_arrays]
+    extra = [name for name in saved_arrays if name not in own_shapes]
+    if gone:
+        problems.append(f"missing keys {gone}")
+    if extra:
+        problems.append(f"unexpected keys {extra}")
+    if saved["dtype"] != own["dtype"]:
+        problems.append(f"dtype {saved['dtype']} in the checkpoint, {own['dtype']} here")
+    if saved["loss"] != own["loss"]:
+        problems.append(f"loss {_short(saved['loss'])} in the checkpoint, {_short(own['loss'])} "
+                        f"here")
+    if len(saved["layers"]) != len(own["layers"]):
+        problems.append(f"{len(saved['layers'])} layers in the checkpoint, "
+                        f"{len(own['layers'])} here")
+    else:
+        problems.extend(f"layers[{i}] is {_short(a)} in the checkpoint, {_short(b)} here"
+                        for i, (a, b) in enumerate(zip(saved["layers"], own["layers"])) if a != b)
+    if saved_shape is not None and tuple(saved_shape) != net.input_shape:
+        problems.append(f"input rows of shape {tuple(saved_shape)} in the checkpoint, "
+                        f"{net.input_shape} here")
+    if problems:
+        raise ModelFileError(f"{where}: the checkpoint does not fit this network: "
+                             f"{'; '.join(problems)}")
+
+
+def _short(description: dict) -> str:
+    """A layer's or loss's description as ``Dense(neurons=8, ..., activation=Tanh())``."""
+    args = [f"{key}={value!r}" for key, value in description.get("config", {}).items()]
+    if "activation" in description:
+        args.append(f"activation={_short(description['activation'])}")
+    return f"{description.get('class')}({', '.join(args)})"
+
+
+def _check_history(data: Any, epoch: int, fail) -> None:
+    """A checkpoint's history: History's fields, of the right types and lengths for ``epoch``."""
+    fields = ("train_loss", "eval_epochs", "val_loss", "metrics", "lr", "best_epoch",
+              "best_val_loss", "stopped_epoch", "interrupted")
+    if not isinstance(data, dict) or set(data) != set(fields):
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise fail(f"the checkpoint is malformed: history must have the entries "
+                   f"{list(fields)}, got {found}")
+
+    def numbers(name: str, values: Any, length: int) -> None:
+        if not isinstance(values, list) or len(values) != length or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise fail(f"the checkpoint is malformed: history {name} must be a list of "
+                       f"{length} numbers, got {str(values)[:100]}")
+
+    numbers("train_loss", data["train_loss"], epoch)
+    numbers("lr", data["lr"], epoch)
+    evaluations = data["eval_epochs"]
+    if not isinstance(evaluations, list) or not all(
+            isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= epoch
+            for e in evaluations) or evaluations != sorted(set(evaluations)):
+        raise fail(f"the checkpoint is malformed: history eval_epochs must be increasing epochs "
+                   f"in [1, {epoch}], got {str(evaluations)[:100]}")
+    numbers("val_loss", data["val_loss"], len(evaluations))
+    if not isinstance(data["metrics"], dict):
+        raise fail("the checkpoint is malformed: history metrics must be an object")
+    for name, values in data["metrics"].items():
+        numbers(f"metrics[{name!r}]", values, len(evaluations))
+    for name in ("best_epoch", "stopped_epoch"):
+        value = data[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= epoch):
+            raise fail(f"the checkpoint is malformed: history {name} must be null or an epoch "
+                       f"in [0, {epoch}], got {value!r}")
+    best = data["best_val_loss"]
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+        raise fail(f"the checkpoint is malformed: history best_val_loss must be null or a "
+                   f"number, got {best!r}")
+    if not isinstance(data["interrupted"], bool):
+        raise fail(f"the checkpoint is malformed: history interrupted must be true or false, "
+                   f"got {data['interrupted']!r}")
+
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "Loss"]

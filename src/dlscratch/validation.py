@@ -46,6 +46,16 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
         raise ValueError(f"{prefix}{name} must be in {interval}, got {value!r}")
 
 
+def check_bool(name: str, value: Any, owner: str = "") -> bool:
+    """``value`` as a bool, or TypeError: only True and False (NumPy's too), never a truthy
+    string such as "no" or a number."""
+    if not isinstance(value, (bool, np.bool_)):
+        prefix = f"{owner}: " if owner else ""
+        raise TypeError(f"{prefix}{name} must be True or False, got {value!r} "
+                        f"({type(value).__name__})")
+    return bool(value)
+
+
 def check_positive(name: str, value: Any, *, integer: bool = False, owner: str = "") -> None:
     """Raise unless ``value`` > 0."""
     check_number(name, value, low=0, integer=integer, owner=owner)
