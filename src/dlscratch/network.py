@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from .base import Operation
 from .layers import Layer
 from .losses import Loss
-from .validation import KeyMismatchError, as_array, check_positive
+from .validation import KeyMismatchError, as_array, check_bool, check_positive
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -56,7 +57,7 @@ class NeuralNetwork:
             raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
         self.layers = layers
         for layer in layers:
-            layer._network = self  # see _check_not_owned
+            _OWNERS[layer] = weakref.ref(self)  # see _check_not_owned
         self.loss = loss
         self.seed = seed
         self.dtype = dtype
@@ -82,7 +83,7 @@ class NeuralNetwork:
 
     @input_grad_needed.setter
     def input_grad_needed(self, needed: bool) -> None:
-        self._input_grad_needed = bool(needed)
+        self._input_grad_needed = check_bool("input_grad_needed", needed, "NeuralNetwork")
         self._set_first_layer_input_grad()
 
     def _set_first_layer_input_grad(self) -> None:
@@ -339,9 +340,17 @@ class NeuralNetwork:
                 f"dtype={self.dtype.name})")
 
 
+#: layer -> its network (weak both ways: neither is kept alive, copies and pickles carry nothing)
+_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _check_not_owned(layer: Operation, index: int) -> None:
     """Refuse a layer that already belongs to another network (it would be re-initialised)."""
-    owner = getattr(layer, "_network", None)
+    try:
+        owner_ref = _OWNERS.get(layer)
+    except TypeError:  # an unhashable or unreferenceable operation: nothing to check
+        return
+    owner = owner_ref() if owner_ref is not None else None
     if owner is not None and any(layer is other for other in owner.layers):
         raise ValueError(f"NeuralNetwork: layers[{index}] ({layer!r}) already belongs to another "
                          f"network, whose predictions would change when this one initialises or "
