@@ -1,12 +1,13 @@
 """The ``dlscratch`` command: ``dlscratch demo boston`` and ``dlscratch demo mnist``.
 
-    dlscratch demo boston [--seeds N] [--out DIR] [--quiet]
+    dlscratch demo boston [--seeds N] [--epochs N] [--out DIR] [--quiet]
     dlscratch demo mnist [--full] [--epochs N] [--out DIR] [--quiet]
     dlscratch --version
 
 Argument errors are reported by argparse (exit status 2); a demo that cannot run (a missing
 optional dependency, the full MNIST not cached, an output folder that cannot be written)
-prints one line saying why and exits with status 1.
+prints one line saying why and exits with status 1, before any training. Ctrl-C stops a demo,
+writes no result file and exits with status 130.
 """
 
 from __future__ import annotations
@@ -21,15 +22,35 @@ from . import __version__
 DEMO_EXTRA = 'pip install "dlscratch[demo]"'
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _positive_int(text: str, high: int | None = None) -> int:
+    """argparse type: an integer >= 1 (and <= ``high``: every number has a bound)."""
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 30 else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text[:40]!r}")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    if high is not None and value > high:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {high:,}, got "
+                                         f"{value:,}")
     return value
+
+
+def _bounded(high: int):
+    """argparse type: an integer in [1, high]."""
+    def parse(text: str) -> int:
+        return _positive_int(text, high)
+
+    parse.__name__ = f"integer in [1, {high}]"
+    return parse
+
+
+#: the bounds of the numeric options (a seeds list of 10**22 entries would fill the memory)
+MAX_SEEDS = 1000
+MAX_EPOCHS = 100_000
+MAX_THREADS = 1024
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -39,9 +60,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="no progress lines; only the results table and the files written")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                         help="array type of the networks (default: float32)")
-    parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+    parser.add_argument("--threads", type=_bounded(MAX_THREADS), default=1, metavar="N",
                         help="BLAS threads while training (default: 1, fastest for these "
-                             "small matrices and bit-for-bit repeatable)")
+                             "small matrices and bit-for-bit repeatable; float32 results move "
+                             "with it; needs threadpoolctl)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,9 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "housing",
         description="The book's chapter 3: three networks on the Boston housing prices, "
                     "trained with SGD(lr=0.01) for 50 epochs, at the book's seed and more.")
-    boston.add_argument("--seeds", type=_positive_int, default=8, metavar="N",
+    boston.add_argument("--seeds", type=_bounded(MAX_SEEDS), default=8, metavar="N",
                         help="number of seeds: the book's (20190501) and the N-1 after it "
-                             "(default: 8)")
+                             f"(default: 8, at most {MAX_SEEDS})")
+    boston.add_argument("--epochs", type=_bounded(MAX_EPOCHS), default=50, metavar="N",
+                        help="epochs per network (default: 50, the book's)")
     _add_common(boston)
 
     mnist = demos.add_parser(
@@ -75,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     mnist.add_argument("--full", action="store_true",
                        help="use the full MNIST (60,000 / 10,000) from the cache; it is never "
                             "downloaded here")
-    mnist.add_argument("--epochs", type=_positive_int, default=50, metavar="N",
+    mnist.add_argument("--epochs", type=_bounded(MAX_EPOCHS), default=50, metavar="N",
                        help="epochs per step (default: 50, the book's)")
     _add_common(mnist)
     return parser
@@ -99,19 +123,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exit_:
             return int(exit_.code)
 
-    from . import demos
-
     try:
+        from . import demos
+
         if args.demo == "boston":
-            demos.run_boston(seeds=args.seeds, out=args.out, quiet=args.quiet,
-                             dtype=args.dtype, threads=args.threads)
+            demos.run_boston(seeds=args.seeds, epochs=args.epochs, out=args.out,
+                             quiet=args.quiet, dtype=args.dtype, threads=args.threads)
         else:
             demos.run_mnist(full=args.full, epochs=args.epochs, out=args.out,
                             quiet=args.quiet, dtype=args.dtype, threads=args.threads)
     except ImportError as error:
-        return _fail(f"the demos need scikit-learn, mlxtend and matplotlib ({error}); "
-                     f"install them with: {DEMO_EXTRA}")
-    except demos.DatasetUnavailable as error:
+        # one install hint: the demos' own message has it; add it only to a foreign one
+        message = str(error)
+        if "pip install" not in message:
+            message = f"a package the demo needs is missing ({message}); install: {DEMO_EXTRA}"
+        return _fail(message)
+    except RuntimeError as error:
+        from .demos import DatasetUnavailable
+
+        if not isinstance(error, DatasetUnavailable):
+            raise
         return _fail(f"--full: {error}")
     except OSError as error:
         return _fail(f"{error} (while reading the data or writing the results into "

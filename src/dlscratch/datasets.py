@@ -306,9 +306,12 @@ def _download(url: str, dest: str, md5: str, timeout: float) -> None:
                                     f"got {digest.hexdigest()}")
 
 
-def _what_to_do(folder: str) -> str:
+def _what_to_do(folder: str, download: bool = True) -> str:
     names = ", ".join(MNIST_FILES)
-    return (f"To fix: check the network and call again, or copy the four files ({names}) by "
+    first = ("check the network and call again" if download else
+             "download them once with python -c \"from dlscratch.datasets import load_mnist; "
+             "load_mnist()\"")
+    return (f"To fix: {first}, or copy the four files ({names}) by "
             f"hand into {folder}, or set the DLSCRATCH_DATA environment variable (or pass "
             "cache_dir=...) to a folder that holds them.")
 
@@ -324,11 +327,11 @@ def _fetch(name: str, md5: str, folder: str, download: bool, mirrors: Sequence[s
         problem = (f"load_mnist: cached file {path} has a wrong checksum "
                    f"(expected MD5 {md5}, got {got})")
         if not download:
-            raise ValueError(f"{problem} and download=False. {_what_to_do(folder)}")
+            raise ValueError(f"{problem} and download=False. {_what_to_do(folder, False)}")
         warnings.warn(f"{problem}; downloading it again", stacklevel=3)
     elif not download:
         raise FileNotFoundError(f"load_mnist: {name} is not in {folder} and download=False. "
-                                f"{_what_to_do(folder)}")
+                                f"{_what_to_do(folder, False)}")
     import http.client  # only here: it costs ~40 ms at import time
 
     errors: list[str] = []

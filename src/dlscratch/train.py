@@ -199,7 +199,10 @@ class Trainer:
         self.resuming = resume_from is not None
         if self.resuming:
             run.resume(resume_from)
-        history = run.train()
+        # an overflow ends as a non-finite loss, which stops the run with one clear message;
+        # NumPy's warnings on the way would only say it again, less clearly
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = run.train()
         if stopper is not None and stopper.best_loss is not None:
             self.best_loss = stopper.best_loss
         return history

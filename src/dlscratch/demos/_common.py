@@ -22,6 +22,47 @@ class DatasetUnavailable(RuntimeError):
     """A data set the demo needs is not on this machine (and the demo does not download)."""
 
 
+class MissingDependency(ImportError):
+    """An optional package a demo needs is not installed (said before any work is done)."""
+
+
+#: import name -> the name pip installs it under
+PACKAGES = {"sklearn": "scikit-learn", "mlxtend": "mlxtend", "matplotlib": "matplotlib"}
+DEMO_EXTRA = 'pip install "dlscratch[demo]"'
+
+
+def require(demo: str, modules: Sequence[str]) -> None:
+    """Raise MissingDependency naming every missing package of ``modules``, with one hint."""
+    import importlib.util
+
+    missing = [PACKAGES.get(name, name) for name in modules
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingDependency(f"dlscratch demo {demo} needs {', '.join(missing)}, not "
+                                f"installed here; install the demo extra: {DEMO_EXTRA}")
+
+
+def check_interrupted(history: Any) -> None:
+    """Stop the demo when ``fit`` ended early because of Ctrl-C: it returns its history rather
+    than raising, and the demo must not carry on with a half-trained network."""
+    if getattr(history, "interrupted", False):
+        raise KeyboardInterrupt
+
+
+def threads_note(threads: int | None) -> tuple[str, bool]:
+    """(a line saying how many BLAS threads the demo uses, whether it could set them)."""
+    if threads is None:
+        return "BLAS threads: the library's default.", True
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return (f"threadpoolctl is not installed, so --threads {threads} has no effect and BLAS "
+                f"uses its default threads (float32 results move with the thread count); "
+                f"pip install threadpoolctl"), False
+    return (f"BLAS threads: {threads} (fixed by --threads; float32 results move with the "
+            f"thread count)."), True
+
+
 def quiet_log(message: str) -> None:
     """A ``Log`` that says nothing."""
 
@@ -88,9 +129,10 @@ def environment(threads: int | None, dtype: str) -> dict[str, Any]:
     """Versions and settings that a reader of the JSON needs to repeat a run."""
     from .. import __version__
 
+    applied = threads_note(threads)[1]
     return {"dlscratch": __version__, "numpy": np.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
-            "blas_threads": threads, "dtype": dtype}
+            "blas_threads": threads if applied else None, "dtype": dtype}
 
 
 def relative_difference(value: float, reference: float) -> float:

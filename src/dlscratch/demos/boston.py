@@ -26,10 +26,13 @@ from ..train import Trainer
 from ._common import (
     Log,
     blas_threads,
+    check_interrupted,
     environment,
     format_table,
     quiet_log,
     relative_difference,
+    require,
+    threads_note,
     within,
     write_json,
 )
@@ -100,8 +103,8 @@ def regression_errors(net: NeuralNetwork, X_test: np.ndarray, y_test: np.ndarray
             "rmse": float(np.sqrt(np.mean(difference * difference)))}
 
 
-def boston_experiment(seeds: int = 8, dtype: str = "float32", log: Log = quiet_log
-                      ) -> dict[str, Any]:
+def boston_experiment(seeds: int = 8, dtype: str = "float32", log: Log = quiet_log,
+                      epochs: int = EPOCHS) -> dict[str, Any]:
     """Train the three networks for each seed; return every number (JSON-ready)."""
     X_train, X_test, y_train, y_test = boston_data(dtype)
     networks: dict[str, dict[str, Any]] = {
@@ -110,8 +113,9 @@ def boston_experiment(seeds: int = 8, dtype: str = "float32", log: Log = quiet_l
         for name, net in boston_networks(seed, dtype).items():
             started = time.perf_counter()
             trainer = Trainer(net, SGD(lr=LEARNING_RATE))
-            history = trainer.fit(X_train, y_train, X_test, y_test, epochs=EPOCHS,
-                                  eval_every=EVAL_EVERY, seed=seed, verbose=False)
+            history = trainer.fit(X_train, y_train, X_test, y_test, epochs=epochs,
+                                  eval_every=min(EVAL_EVERY, epochs), seed=seed, verbose=False)
+            check_interrupted(history)
             errors = regression_errors(net, X_test, y_test)
             run = {"seed": seed, **errors, "epochs_run": history.epochs_run,
                    "best_epoch": history.best_epoch, "seconds": time.perf_counter() - started}
@@ -140,8 +144,9 @@ def boston_experiment(seeds: int = 8, dtype: str = "float32", log: Log = quiet_l
                  "scaling": "standardized over all rows (StandardScaler, as the book)",
                  "split": f"sklearn train_test_split(test_size=0.3, random_state={SPLIT_SEED})",
                  "n_train": len(X_train), "n_test": len(X_test)},
-        "training": {"optimizer": f"SGD(lr={LEARNING_RATE})", "epochs": EPOCHS,
-                     "eval_every": EVAL_EVERY, "batch_size": 32, "early_stopping": True,
+        "training": {"optimizer": f"SGD(lr={LEARNING_RATE})", "epochs": epochs,
+                     "eval_every": min(EVAL_EVERY, epochs), "batch_size": 32,
+                     "early_stopping": True,
                      "book_seed": BOOK_SEED, "seeds": boston_seeds(seeds)},
         "networks": networks,
     }
@@ -170,20 +175,24 @@ def boston_table(results: dict[str, Any]) -> str:
 
 def run_boston(seeds: int = 8, out: str | os.PathLike = "outputs", quiet: bool = False,
                dtype: str = "float32", threads: int | None = 1,
-               echo: Log = print) -> dict[str, Any]:
+               echo: Log = print, epochs: int = EPOCHS) -> dict[str, Any]:
     """Run the experiment, print the table, write ``boston.png`` and ``boston.json`` into ``out``.
 
     ``echo`` prints the table and the paths; progress lines go to it too unless ``quiet``.
-    Returns the results, with ``files`` naming what was written.
+    Returns the results, with ``files`` naming what was written. Checks its optional packages
+    first (MissingDependency); Ctrl-C stops it before anything is written (KeyboardInterrupt).
     """
+    require("boston", ("sklearn", "mlxtend", "matplotlib"))
     from ..plots import plot_boston
 
     log = quiet_log if quiet else echo
     started = time.perf_counter()
     log(f"Boston housing, the book's chapter 3: 3 networks x {seeds} seed(s), "
-        f"SGD(lr={LEARNING_RATE}), {EPOCHS} epochs, early stopping")
+        f"SGD(lr={LEARNING_RATE}), {epochs} epochs, early stopping")
+    note, applied = threads_note(threads)
+    (log if applied else echo)(note)
     with blas_threads(threads):
-        results = boston_experiment(seeds, dtype, log)
+        results = boston_experiment(seeds, dtype, log, epochs)
     results["seconds"] = time.perf_counter() - started
     results["environment"] = environment(threads, dtype)
     os.makedirs(out, exist_ok=True)

