@@ -244,3 +244,24 @@ def test_a_checkpoint_with_the_run_s_fields_saves(tmp_path):
 def test_relu_and_sigmoid_remain_valid_activations():
     Dense(3, ReLU())
     Dense(3, activation=Sigmoid())
+
+
+def test_a_schedule_that_would_decay_upwards_is_refused():
+    from dlscratch import CosineDecay, LinearDecay, WarmUp
+
+    for schedule in (LinearDecay(final_lr=0.5), CosineDecay(final_lr=0.5),
+                     WarmUp(2, then=CosineDecay(final_lr=0.5))):
+        with pytest.raises(ValueError, match="final_lr=0.5 is above lr=0.1"):
+            SGD(0.1, schedule=schedule)
+    SGD(0.1, schedule=WarmUp(2, then=CosineDecay(final_lr=0.01)))
+
+
+def test_a_network_too_large_behind_a_parameterless_first_layer_is_refused():
+    network = NeuralNetwork([Dropout(0.5), Dense(1000)], MeanSquaredError())
+    with pytest.raises(MemoryError, match="more than this machine's memory"):
+        network.build(2**40)
+    network = NeuralNetwork([Tanh(), Dense(10)], MeanSquaredError())
+    with pytest.raises(MemoryError, match="more than this machine's memory"):
+        network.build(2**42)
+    # a small one builds as before
+    NeuralNetwork([Tanh(), Dense(10)], MeanSquaredError()).build(7)

@@ -103,27 +103,44 @@ def network_shapes(layers: Sequence, input_shape: tuple[int, ...], dtype: np.dty
 def check_fits_in_memory(layers: Sequence, input_shape: tuple[int, ...], dtype: np.dtype,
                          owner: str) -> None:
     """Raise NetworkTooLargeError when the parameters (those the layers can tell without being
-    built) and one row of activations need more bytes than this machine has."""
+    built) and one row of activations need more bytes than this machine has.
+
+    A parameterless operation without ``expected_shapes`` (an activation, Dropout) is taken to
+    keep its input's size; the check stops at the first layer it cannot see through.
+    """
+    from .layers import Layer
+
     limit = physical_memory()
     if limit is None:
         return
     itemsize = np.dtype(dtype).itemsize
     shape = tuple(input_shape)
     total = math.prod(shape) * itemsize
-    largest, biggest = 0, ""
+    largest, biggest, assumed = 0, "", False
+    where = "the input row"
     for index, layer in enumerate(layers):
-        known = layer_shapes(layer, shape, dtype, run=False)
-        if known is None:
+        if total > limit:
             break
+        try:
+            known = layer_shapes(layer, shape, dtype, run=False)
+        except ValueError:
+            if assumed:  # the shape was a guess: leave the error to the real forward
+                return
+            raise
+        if known is None:
+            if isinstance(layer, Layer):
+                return
+            known, assumed = ({}, shape), True
         arrays, shape = known
+        where = f"up to layers[{index}], {layer!r}"
         for name, array_shape in arrays.items():
             size = math.prod(array_shape) * itemsize
             total += size
             if size > largest:
                 largest, biggest = size, f"; layers[{index}].{name} alone has shape {array_shape}"
         total += math.prod(shape) * itemsize
-        if total > limit:
-            raise NetworkTooLargeError(
-                f"{owner}: the network needs {human(total)} for inputs of shape {input_shape} "
-                f"(up to layers[{index}], {layer!r}){biggest}, more than this machine's memory "
-                f"({human(limit)}); use fewer neurons or smaller inputs")
+    if total > limit:
+        raise NetworkTooLargeError(
+            f"{owner}: the network needs {human(total)} for inputs of shape {input_shape} "
+            f"({where}){biggest}, more than this machine's memory ({human(limit)}); use fewer "
+            f"neurons or smaller inputs")

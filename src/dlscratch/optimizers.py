@@ -80,6 +80,10 @@ class Optimizer:
                 raise ValueError(f"{owner}: give either schedule or decay_type/final_lr, not "
                                  f"both; got schedule={schedule!r}, decay_type={decay_type!r}, "
                                  f"final_lr={final_lr!r}")
+            target = getattr(getattr(schedule, "then", schedule), "final_lr", None)
+            if isinstance(target, (int, float)) and target > lr:
+                raise ValueError(f"{owner}: the schedule's final_lr={target!r} is above "
+                                 f"lr={lr!r}; a decay goes down from lr to final_lr")
         self.initial_lr = float(lr)
         self.lr = float(lr)
         self.final_lr = float(final_lr)
