@@ -180,3 +180,20 @@ def test_history_repr_is_a_short_summary():
     assert "best_epoch=" in text and "mae=" in text and "\n" not in text and len(text) < 250
     assert str(history) == text
     assert repr(History()) == "History(epochs_run=0)"
+
+
+def test_an_output_folder_that_refuses_files_fails_before_training(tmp_path, monkeypatch,
+                                                                  capsys):
+    from dlscratch import _io
+
+    def refuse(folder, prefix):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_io, "_create_temporary", refuse)
+    trained = []
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: trained.append(1))
+    for demo in ("boston", "mnist"):
+        assert main(["demo", demo, "--out", str(tmp_path / "out")]) == 1
+        err = capsys.readouterr().err
+        assert "does not accept new files" in err and str(tmp_path / "out") in err
+    assert trained == []

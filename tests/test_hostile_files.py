@@ -594,3 +594,29 @@ def test_a_classifier_checkpoint_round_trips_with_its_accuracy_history(tmp_path)
                             seed=2)
     history = Trainer(resumed, SGD(0.1)).fit(resume_from=tmp_path / "c.ckpt", **fit)
     assert len(history.metrics["accuracy"]) == 4
+
+
+def test_hostile_checkpoints_are_refused_cheaply(checkpoint, tmp_path):
+    import tracemalloc
+
+    arrays, meta = persistence.read_npz(checkpoint, "dlscratch.checkpoint")
+    variants = {}
+    huge = json.loads(json.dumps(meta))
+    huge["network"]["layers"][0]["config"]["neurons"] = 10**9
+    huge["network"]["input_shape"] = [10**5]
+    variants["network of 10**14 weights"] = (huge, arrays, None)
+    variants["optimizer array declaring 4 GB"] = (meta, arrays, "optim.velocity.0.npy")
+    variants["callback array declaring 4 GB"] = (meta, arrays, "callback.0.best.0.npy")
+    for name, (variant_meta, variant_arrays, lie) in variants.items():
+        path = tmp_path / f"{len(name)}.ckpt"
+        persistence.write_npz(path, variant_arrays, variant_meta)
+        if lie:
+            lie_about_size(path, lie, 2**32 - 1)
+        net, optim = small_net(7, np.float64), SGDMomentum(0.05, momentum=0.9)
+        tracemalloc.start()
+        with pytest.raises(ValueError):
+            Trainer(net, optim).fit(callbacks=[EarlyStopping(patience=9)], resume_from=path,
+                                    **FIT)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 100 * 2**20, (name, peak)

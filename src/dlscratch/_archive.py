@@ -228,6 +228,9 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
             if found_dtype.kind not in "biuf":
                 raise ModelFileError(f"{where}: entry {name!r} is {found_dtype}, not a numeric "
                                      f"array; the file is corrupt or not a dlscratch file")
+            if any(n < 0 for n in found_shape):
+                raise ModelFileError(f"{where}: entry {name!r} declares the shape "
+                                     f"{tuple(found_shape)}; the file is corrupt")
             if shape is not None and tuple(found_shape) != tuple(shape):
                 raise ModelFileError(f"{where}: {_label(name)} has shape {tuple(found_shape)} "
                                      f"in the file, but the network expects shape "

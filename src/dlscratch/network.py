@@ -57,7 +57,10 @@ class NeuralNetwork:
             raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
         self.layers = layers
         for layer in layers:
-            _OWNERS[layer] = weakref.ref(self)  # see _check_not_owned
+            try:
+                _OWNERS[layer] = weakref.ref(self)  # see _check_not_owned
+            except TypeError:  # an unhashable user operation: it cannot be tracked
+                pass
         self.loss = loss
         self.seed = seed
         self.dtype = dtype

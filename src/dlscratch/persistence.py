@@ -287,7 +287,8 @@ def save_network(net, path: str | os.PathLike) -> None:
     class that its description rebuilds (a custom layer cannot be saved this way; save its
     ``state_dict()`` instead).
     """
-    path = _check_path(path, "NeuralNetwork.save")
+    path = check_writable_target(_check_path(path, "NeuralNetwork.save"), "path",
+                                 "NeuralNetwork.save")
     meta = network_description(net)
     for index, (layer, description) in enumerate(zip(net.layers, meta["layers"])):
         _check_rebuilds(layer, description, f"layers[{index}]", "layer")

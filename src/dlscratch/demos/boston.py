@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import check_folder_writable
 from ..activations import Linear, Sigmoid
 from ..layers import Dense
 from ..losses import MeanSquaredError
@@ -183,6 +184,8 @@ def run_boston(seeds: int = 8, out: str | os.PathLike = "outputs", quiet: bool =
     first (MissingDependency); Ctrl-C stops it before anything is written (KeyboardInterrupt).
     """
     require("boston", ("sklearn", "mlxtend", "matplotlib"))
+    # before any training: a folder that refuses files would lose the whole run
+    check_folder_writable(os.path.join(out, "boston.json"), "--out", "dlscratch demo boston")
     from ..plots import plot_boston
 
     log = quiet_log if quiet else echo

