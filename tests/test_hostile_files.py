@@ -144,9 +144,19 @@ def test_saving_onto_a_path_that_is_not_a_regular_file_is_refused(odd_paths, kin
         net.save(path)
     with Alarm(), pytest.raises(ValueError, match=str(path)):
         Trainer(net, SGD(0.1)).fit(X, Y, epochs=2, checkpoint=path, verbose=False)
+    with Alarm(), pytest.raises(ValueError, match=str(path)):
+        Trainer(net, SGD(0.1)).fit(X, Y, epochs=2, verbose=False,
+                                   callbacks=[ModelCheckpoint(str(path))])
     after = os.lstat(path)
     assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino,
                                                             before.st_rdev)
+
+
+def test_a_path_with_a_nul_character_is_refused_clearly(tmp_path):
+    with pytest.raises(ValueError, match="NUL character"):
+        NeuralNetwork.load(str(tmp_path / "m\0.npz"))
+    with pytest.raises(ValueError, match="NUL character"):
+        small_net().build(3).save(str(tmp_path / "m\0.npz"))
 
 
 def test_saving_to_dev_null_leaves_the_device(tmp_path):

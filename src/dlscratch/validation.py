@@ -72,6 +72,9 @@ def check_path(name: str, value: Any, owner: str = "") -> str:
         raise TypeError(f"{prefix}{name} must be a str path, got {value!r}")
     if not path:
         raise ValueError(f"{prefix}{name} is empty; expected a file path")
+    if "\0" in path:
+        raise ValueError(f"{prefix}{name} {path!r} holds a NUL character; no file has such a "
+                         f"name")
     if os.path.isdir(path):
         raise ValueError(f"{prefix}{name} {path!r} is a folder; expected a file path")
     return path
