@@ -197,3 +197,8 @@ def test_an_output_folder_that_refuses_files_fails_before_training(tmp_path, mon
         err = capsys.readouterr().err
         assert "does not accept new files" in err and str(tmp_path / "out") in err
     assert trained == []
+
+
+def test_an_out_name_with_a_nul_character_is_an_argument_error(capsys):
+    assert main(["demo", "boston", "--out", "a\0b"]) == 2
+    assert "is not a folder name" in capsys.readouterr().err

@@ -265,3 +265,22 @@ def test_a_network_too_large_behind_a_parameterless_first_layer_is_refused():
         network.build(2**42)
     # a small one builds as before
     NeuralNetwork([Tanh(), Dense(10)], MeanSquaredError()).build(7)
+
+
+def test_a_checkpoint_path_that_cannot_be_filled_fails_before_a_resume_changes_anything(tmp_path):
+    from dlscratch import LambdaCallback as Hook
+
+    def stop(trainer, epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    fit = dict(X_train=X, y_train=Y, epochs=4, verbose=False, early_stopping=False)
+    Trainer(net(3), SGD(0.05)).fit(callbacks=[Hook(on_epoch_end=stop)],
+                                   checkpoint=tmp_path / "c.ckpt", **fit)
+    network = net(3).build(3)
+    before = [p.copy() for p in network.params()]
+    with pytest.raises(ValueError, match=r"names \['val_loss'\]"):
+        Trainer(network, SGD(0.05)).fit(resume_from=tmp_path / "c.ckpt", callbacks=[
+            ModelCheckpoint(str(tmp_path / "m-{val_loss}.npz"))], **fit)
+    for param, old in zip(network.params(), before):
+        np.testing.assert_array_equal(param, old)

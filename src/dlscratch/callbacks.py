@@ -189,6 +189,13 @@ class ModelCheckpoint(Callback):
         self.saved: list[str] = []
 
     def on_train_begin(self, trainer: Trainer) -> None:
+        self.check_run(trainer)
+        if not trainer.resuming:
+            self.best_loss = None
+
+    def check_run(self, trainer: Trainer) -> None:
+        """Raise ValueError when this run could never fill the path or save (``fit`` calls it
+        before it changes anything, resuming included); check the folder takes files."""
         logged = getattr(trainer, "logged_fields", None)
         if logged is not None:
             never = sorted(self.fields - set(logged))
@@ -203,8 +210,6 @@ class ModelCheckpoint(Callback):
         if "{" not in folder:
             check_folder_writable(self.path.replace("{", "").replace("}", ""), "path",
                                   "ModelCheckpoint")
-        if not trainer.resuming:
-            self.best_loss = None
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:

@@ -117,9 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and argument errors
         return exit_.code if isinstance(exit_.code, int) else 1
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
+    problem = None
+    if not args.out or "\0" in args.out:
+        problem = f"argument --out: {args.out!r} is not a folder name"
+    elif os.path.exists(args.out) and not os.path.isdir(args.out):
+        problem = f"argument --out: {args.out!r} exists and is not a folder"
+    if problem is not None:
         try:
-            parser.error(f"argument --out: {args.out!r} exists and is not a folder")
+            parser.error(problem)
         except SystemExit as exit_:
             return int(exit_.code)
 

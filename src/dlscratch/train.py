@@ -116,6 +116,7 @@ class Trainer:
         self.verbose = True
         self.resuming = False
         self.epochs = 0
+        self.logged_fields: list[str] | None = None
 
     # ------------------------------------------------------------------ public
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray | None = None,
@@ -197,6 +198,10 @@ class Trainer:
                    callbacks, checkpoint, checkpoint_every)
         self.epochs = epochs
         self.resuming = resume_from is not None
+        self.logged_fields = run.logged_fields()
+        for callback in callbacks:  # settings that could never work fail before any change
+            if hasattr(callback, "check_run"):
+                callback.check_run(self)
         if self.resuming:
             run.resume(resume_from)
         # an overflow ends as a non-finite loss, which stops the run with one clear message;
@@ -272,7 +277,6 @@ class _Run:
         trainer = self.trainer
         trainer.stop_training = False
         trainer.history = self.history
-        trainer.logged_fields = self.logged_fields()
         for callback in self.callbacks:
             callback.on_train_begin(trainer)
         if self.stopped_at_resume:
