@@ -630,3 +630,23 @@ def test_hostile_checkpoints_are_refused_cheaply(checkpoint, tmp_path):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert peak < 100 * 2**20, (name, peak)
+
+
+def test_a_layer_without_expected_shapes_still_loads_by_building_a_copy(tmp_path, monkeypatch):
+    net = NeuralNetwork([Dense(4, Tanh()), dl_layers.Dropout(0.5), Dense(2, Linear())],
+                        MeanSquaredError(), seed=3).build(3)
+    net.save(tmp_path / "m.npz")
+
+    def unknown(self, input_shape):
+        raise NotImplementedError
+
+    monkeypatch.setattr(dl_layers.Dense, "expected_shapes", unknown)
+    loaded = NeuralNetwork.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    # and the checks still hold: a wrong shape is refused before any array is read
+    meta = persistence.network_description(net)
+    meta["layers"][2]["config"]["neurons"] = 3
+    persistence.write_npz(tmp_path / "bad.npz", net.state_dict(), meta)
+    with pytest.raises(ModelFileError, match=r"layers.2.W has shape \(4, 2\) in the file, but "
+                                             r"the network expects shape \(4, 3\)"):
+        NeuralNetwork.load(tmp_path / "bad.npz")
