@@ -293,7 +293,8 @@ def save_network(net, path: str | os.PathLike) -> None:
     for index, (layer, description) in enumerate(zip(net.layers, meta["layers"])):
         _check_rebuilds(layer, description, f"layers[{index}]", "layer")
     _check_rebuilds(net.loss, meta["loss"], "loss", "loss")
-    write_npz(path, dict(net.named_params()), meta)
+    # the state dict: every array the layers' expected_shapes name (parameters and buffers)
+    write_npz(path, net.state_dict(), meta)
 
 
 def _check_rebuilds(obj: Any, description: dict, where: str, role: str) -> None:

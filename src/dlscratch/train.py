@@ -401,7 +401,7 @@ class _Run:
         """Everything needed to continue this run exactly: arrays and a JSON description."""
         from .persistence import network_description
 
-        arrays = {f"net.{name}": param.copy() for name, param in self.net.named_params()}
+        arrays = {f"net.{name}": array for name, array in self.net.state_dict().items()}
         optimizer = self.optim.state_dict()
         for name, array in optimizer.pop("arrays").items():
             arrays[f"optim.{name}"] = np.array(array)
@@ -518,13 +518,8 @@ def optimizer_config(optim: Optimizer) -> dict[str, Any]:
 
 
 def net_array_shapes(net: NeuralNetwork) -> dict[str, tuple[int, ...]]:
-    """Shapes of the arrays a checkpoint keeps for ``net``: parameters (and buffers, if any)."""
-    shapes = {name: tuple(param.shape) for name, param in net.named_params()}
-    for index, layer in enumerate(net.layers):
-        if hasattr(layer, "buffer_names") and getattr(layer, "buffers", None):
-            shapes.update((f"layers.{index}.{name}", tuple(buffer.shape))
-                          for name, buffer in zip(layer.buffer_names(), layer.buffers))
-    return shapes
+    """Shapes of the arrays a checkpoint keeps for ``net``: those of its ``state_dict``."""
+    return {name: tuple(array.shape) for name, array in net.state_dict().items()}
 
 
 def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[str, Any]:
