@@ -202,3 +202,14 @@ def test_an_output_folder_that_refuses_files_fails_before_training(tmp_path, mon
 def test_an_out_name_with_a_nul_character_is_an_argument_error(capsys):
     assert main(["demo", "boston", "--out", "a\0b"]) == 2
     assert "is not a folder name" in capsys.readouterr().err
+
+
+def test_an_interrupted_demo_leaves_no_empty_folder_it_created(tmp_path, monkeypatch):
+    monkeypatch.setattr(boston_demo.Trainer, "fit", interrupting_fit(1))
+    assert main(["demo", "boston", "--seeds", "1", "--quiet", "--out",
+                 str(tmp_path / "new")]) == 130
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    assert main(["demo", "boston", "--seeds", "1", "--quiet", "--out",
+                 str(tmp_path / "mine")]) == 130
+    assert (tmp_path / "mine").is_dir()  # a folder the user had is never removed

@@ -143,3 +143,20 @@ def relative_difference(value: float, reference: float) -> float:
 def within(value: float, reference: float, tolerance: float = 0.10) -> bool:
     """Whether ``value`` lies within ``tolerance`` (relative) of ``reference``, on either side."""
     return abs(relative_difference(value, reference)) <= tolerance
+
+
+@contextlib.contextmanager
+def output_folder(out: str | os.PathLike, first_file: str, demo: str) -> Iterator[None]:
+    """Check before any training that ``out`` takes files (creating it); should the demo fail
+    or be interrupted, a folder it created is removed again when it is still empty."""
+    from .._io import check_folder_writable
+
+    existed = os.path.isdir(out)
+    check_folder_writable(os.path.join(out, first_file), "--out", f"dlscratch demo {demo}")
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(out)  # only an empty folder: nothing else is ever removed
+        raise

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from .._io import check_folder_writable
 from ..activations import Linear, Sigmoid
 from ..layers import Dense
 from ..losses import MeanSquaredError
@@ -30,6 +29,7 @@ from ._common import (
     check_interrupted,
     environment,
     format_table,
+    output_folder,
     quiet_log,
     relative_difference,
     require,
@@ -184,8 +184,6 @@ def run_boston(seeds: int = 8, out: str | os.PathLike = "outputs", quiet: bool =
     first (MissingDependency); Ctrl-C stops it before anything is written (KeyboardInterrupt).
     """
     require("boston", ("sklearn", "mlxtend", "matplotlib"))
-    # before any training: a folder that refuses files would lose the whole run
-    check_folder_writable(os.path.join(out, "boston.json"), "--out", "dlscratch demo boston")
     from ..plots import plot_boston
 
     log = quiet_log if quiet else echo
@@ -194,7 +192,8 @@ def run_boston(seeds: int = 8, out: str | os.PathLike = "outputs", quiet: bool =
         f"SGD(lr={LEARNING_RATE}), {epochs} epochs, early stopping")
     note, applied = threads_note(threads)
     (log if applied else echo)(note)
-    with blas_threads(threads):
+    # before any training: a folder that refuses files would lose the whole run
+    with output_folder(out, "boston.json", "boston"), blas_threads(threads):
         results = boston_experiment(seeds, dtype, log, epochs)
     results["seconds"] = time.perf_counter() - started
     results["environment"] = environment(threads, dtype)

