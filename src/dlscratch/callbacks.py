@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend import array_module, to_device, to_host
 from .validation import check_number, check_path, check_positive
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ class EarlyStopping(Callback):
         if self.best_loss is None or loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch, self.wait = loss, epoch, 0
             params = trainer.net.params()
-            if self.best_params is None:
+            if self.best_params is None or any(
+                    array_module(saved) is not array_module(param)
+                    for saved, param in zip(self.best_params, params)):
                 self.best_params = [param.copy() for param in params]
             else:
                 for saved, param in zip(self.best_params, params):
@@ -104,7 +107,7 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer: Trainer, history: History) -> None:
         if self.stopped and self.restore_best_weights and not history.interrupted:
             for param, saved in zip(trainer.net.params(), self.best_params):
-                np.copyto(param, saved)
+                np.copyto(param, to_device(saved, like=param))
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "wait": self.wait,
@@ -116,7 +119,8 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
         self.wait, self.stopped = state["wait"], state.get("stopped", False)
-        self.best_params = [np.array(arrays[f"best.{i}"]) for i in range(len(arrays))] or None
+        self.best_params = [to_host(arrays[f"best.{i}"], copy=True)
+                            for i in range(len(arrays))] or None
 
 
 class ModelCheckpoint(Callback):

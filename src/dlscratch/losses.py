@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import softmax
+from .backend import arange, to_device
 from .validation import as_array, check_number
 
 
@@ -33,7 +34,7 @@ class Loss:
             # bool, int and float16 predictions (never a network's): float16 would overflow
             # at 65504 and integer arithmetic would wrap
             prediction = prediction.astype(np.float64)
-        target = as_array(target, "target", owner=owner)
+        target = to_device(as_array(target, "target", owner=owner), like=prediction)
         target = self._check_target(prediction, target)
         return self._forward_checked(prediction, target)
 
@@ -219,14 +220,14 @@ class SoftmaxCrossEntropy(Loss):
         self._probabilities = np.exp(log_probabilities)
         n = len(logits)
         if self.target.ndim == 1:
-            picked = log_probabilities[np.arange(n), self.target]
+            picked = log_probabilities[arange(n, like=logits), self.target]
             return -float(picked.sum()) / n
         return -float(np.vdot(self.target, log_probabilities)) / n
 
     def _input_grad(self) -> np.ndarray:
         grad = self._probabilities.copy()  # a copy: backward may be called more than once
         if self.target.ndim == 1:
-            grad[np.arange(len(grad)), self.target] -= 1.0
+            grad[arange(len(grad), like=grad), self.target] -= 1.0
         else:
             grad -= self.target
         grad *= 1.0 / len(grad)

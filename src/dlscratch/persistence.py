@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write
+from .backend import to_host
 from .validation import check_path
 
 FORMAT_VERSION = 1
@@ -27,7 +28,7 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: d
     """Write ``arrays`` and the JSON ``meta`` into one ``.npz``, atomically."""
     if META_KEY in arrays:
         raise ValueError(f"write_npz: the array name {META_KEY!r} is reserved")
-    payload = {name: np.asarray(array) for name, array in arrays.items()}
+    payload = {name: to_host(array) for name, array in arrays.items()}  # from any device
     for name, array in payload.items():
         if array.dtype.kind not in "biuf":
             raise TypeError(f"write_npz: array {name!r} has dtype {array.dtype}; only numeric "

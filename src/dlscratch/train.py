@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
 from .callbacks import Callback, EarlyStopping
 from .losses import Loss
 from .metrics import evaluation_metrics
@@ -80,7 +81,16 @@ class History:
 
 
 class Trainer:
-    """Trains ``net`` with ``optim`` (``Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test)``)."""
+    """Trains ``net`` with ``optim`` (``Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test)``).
+
+    On a device (``net.to("cuda")``), ``fit`` takes host or device arrays. Data of at most
+    ``device_data_limit`` bytes (X and y, training and test together; 1 GiB by default) is
+    copied to the network's device once per ``fit``; larger data stays where it is and each
+    batch is copied when it is used. The shuffle is always drawn on the host, so a run repeats.
+    """
+
+    #: the largest data set (bytes) that ``fit`` copies to the network's device in one piece
+    device_data_limit: int = 2 ** 30
 
     def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
         if not isinstance(net, NeuralNetwork):
@@ -160,6 +170,7 @@ class Trainer:
         y_train = self._checked_targets(y_train, "y_train", len(X_train))
         if y_test is not None:
             y_test = self._checked_targets(y_test, "y_test", len(X_test))
+        X_train, y_train, X_test, y_test = self._place_data(X_train, y_train, X_test, y_test)
 
         stopper = None
         if early_stopping and X_test is not None:
@@ -192,6 +203,18 @@ class Trainer:
             # the cast is checked: 1e300 does not fit in float32
             y = as_array(y, name, self.net.dtype, owner="Trainer.fit")
         return y
+
+    def _place_data(self, X_train, y_train, X_test, y_test) -> tuple:
+        """The data on the network's device: all of it when it fits in ``device_data_limit``,
+        else left where it is (batches are then copied one by one) except ``y_test``, which the
+        evaluation needs whole. On the CPU, device arrays are copied to the host once."""
+        arrays = (X_train, y_train, X_test, y_test)
+        module = self.net.device.module
+        if module is np:
+            return tuple(None if a is None else backend.to_host(a) for a in arrays)
+        whole = sum(a.nbytes for a in arrays if a is not None) <= self.device_data_limit
+        return tuple(None if a is None else backend.to_module(a, module)
+                     if whole or index == 3 else a for index, a in enumerate(arrays))
 
     def _output_shape(self) -> tuple[int, ...]:
         if not hasattr(self, "_cached_output_shape") or self._cached_for is not self.net.layers[-1]:
@@ -264,13 +287,12 @@ class _Run:
                 self.optim.set_epoch(epoch, self.epochs)
                 for callback in self.callbacks:
                     callback.on_epoch_begin(trainer, epoch + 1)
-                order = self.rng.permutation(n)
+                order = self.rng.permutation(n)  # drawn on the host, wherever the data is
                 if X_epoch is None:  # one shuffled copy for the whole run; batches are views
                     X_epoch = np.empty_like(self.X_train, order="C")
                     y_epoch = np.empty_like(self.y_train, order="C")
-                # mode="clip": with the default mode, take(out=) first fills a temporary copy
-                np.take(self.X_train, order, axis=0, out=X_epoch, mode="clip")
-                np.take(self.y_train, order, axis=0, out=y_epoch, mode="clip")
+                _take_rows(self.X_train, order, X_epoch)
+                _take_rows(self.y_train, order, y_epoch)
                 total = 0.0
                 for batch_index, start in enumerate(range(0, n, self.batch_size)):
                     X_batch = X_epoch[start:start + self.batch_size]
@@ -338,7 +360,7 @@ class _Run:
         if best is not None:
             restored = f"the parameters of the best evaluation (epoch {best.best_epoch})"
         for param, saved in zip(self.params, source):
-            np.copyto(param, saved)
+            np.copyto(param, backend.to_device(saved, like=param))
         self.history.stopped_epoch = epoch + 1
         lr = self.optim.lr
         message = (f"Training diverged: the loss became {loss} at epoch {epoch + 1}, batch "
@@ -353,16 +375,17 @@ class _Run:
         """Everything needed to continue this run exactly: arrays and a JSON description."""
         from .persistence import network_description
 
-        arrays = {f"net.{name}": param.copy() for name, param in self.net.named_params()}
+        arrays = {f"net.{name}": backend.to_host(param, copy=True)
+                  for name, param in self.net.named_params()}
         optimizer = self.optim.state_dict()
         for name, array in optimizer.pop("arrays").items():
-            arrays[f"optim.{name}"] = np.array(array)
+            arrays[f"optim.{name}"] = backend.to_host(array, copy=True)
         callback_states = []
         for index, callback in enumerate(self.stateful_callbacks()):
             state, callback_arrays = callback.state_dict()
             callback_states.append({"class": type(callback).__name__, "state": state})
             for name, array in callback_arrays.items():
-                arrays[f"callback.{index}.{name}"] = np.array(array)
+                arrays[f"callback.{index}.{name}"] = backend.to_host(array, copy=True)
         meta = {"format": CHECKPOINT_FORMAT, "version": 1, "epoch": self.epoch,
                 "epochs": self.epochs, "batch_size": self.batch_size,
                 "eval_every": self.eval_every, "seed": self.seed,
@@ -491,5 +514,14 @@ class _Run:
                                      for callback in self.callbacks)
         self.epoch = epoch
         self.remember_good_params()
+
+def _take_rows(array, order: np.ndarray, out) -> None:
+    """out = array[order] (rows), on the device of ``array``; ``order`` is a host permutation."""
+    if backend.is_host(array):
+        # mode="clip": with the default mode, take(out=) first fills a temporary copy
+        np.take(array, order, axis=0, out=out, mode="clip")
+    else:  # CuPy's take has no mode argument
+        np.take(array, backend.to_device(order, like=array), axis=0, out=out)
+
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "Loss"]
