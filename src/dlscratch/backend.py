@@ -127,13 +127,14 @@ class DeviceGenerator:
         """Restart the stream from ``seed`` (a non-negative integer below 2**63)."""
         seed = int(seed)
         if self._is_cupy:
+            # as a uint64: CuPy casts the seed to uint64 with casting="safe"
             if self._state is None:
                 from cupy.cuda import curand
 
                 self._state = self.module.random.RandomState(
-                    seed, method=curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
+                    np.uint64(seed), method=curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
             else:
-                self._state.seed(seed)
+                self._state.seed(np.uint64(seed))
         elif self.module is np:
             self._state = np.random.default_rng(seed)
         else:
