@@ -534,3 +534,55 @@ def test_backend_helpers_follow_the_array_they_are_given():
                                   strict.asnumpy(uniform))
     assert backend.to_host(like).dtype == np.float32
     assert backend.to_device(np.ones(2), like=like).shape == (2,)
+
+
+# ---------------------------------------------------------------------- the source itself
+HOT_PATH_METHODS = {"_output", "_input_grad", "_param_grad", "_update_rule", "_begin_step",
+                    "_clip_grad_norm", "_add_weight_decay", "_device_uniform"}
+HOST_CREATORS = {"array", "asarray", "zeros", "ones", "empty", "full", "arange", "eye",
+                 "ascontiguousarray", "frombuffer", "linspace"}
+
+
+def _hot_path_violations(source: str, filename: str) -> list[str]:
+    """Calls in hot-path methods that would create host arrays or read device values back:
+    ``np.zeros(...)`` and friends (use ``np.zeros_like`` or ``dlscratch.backend``), ``.item()``,
+    and ``float()``/``int()`` of anything (except a loss's one value per batch)."""
+    import ast
+
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef) or node.name not in HOT_PATH_METHODS:
+            continue
+        for call in ast.walk(node):
+            if not isinstance(call, ast.Call):
+                continue
+            function = call.func
+            where = f"{filename}:{call.lineno} in {node.name}"
+            if isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name) \
+                    and function.value.id == "np" and function.attr in HOST_CREATORS:
+                problems.append(f"{where}: np.{function.attr}(...)")
+            elif isinstance(function, ast.Attribute) and function.attr in ("item", "tolist"):
+                problems.append(f"{where}: .{function.attr}()")
+            elif isinstance(function, ast.Name) and function.id in ("float", "int", "bool") \
+                    and not (filename == "losses.py" and node.name == "_output"):
+                problems.append(f"{where}: {function.id}(...)")
+    return problems
+
+
+def test_no_hot_path_method_in_the_library_creates_host_arrays_or_reads_values_back():
+    import pathlib
+
+    import dlscratch
+
+    folder = pathlib.Path(dlscratch.__file__).parent
+    problems = []
+    for path in sorted(folder.rglob("*.py")):
+        problems += _hot_path_violations(path.read_text(), path.name)
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_source_check_finds_what_it_looks_for():
+    bad = ("class A:\n    def _output(self):\n        z = np.zeros((2, 3))\n"
+           "        return float(z.sum()) + z.item()\n")
+    assert len(_hot_path_violations(bad, "layers.py")) == 3
+    assert len(_hot_path_violations(bad, "losses.py")) == 2
