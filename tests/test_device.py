@@ -224,9 +224,10 @@ def test_training_on_the_device_equals_the_cpu_run_bit_for_bit(case, optimizer):
 
 
 @pytest.mark.parametrize("case", CASES[:3] + CASES[-2:], ids=repr)
-def test_a_device_batch_reads_at_most_one_number_back_and_uploads_nothing(case):
+def test_a_device_batch_reads_nothing_back_and_uploads_nothing(case):
     """Transfers per batch, measured as the difference between two runs that differ only in
-    their number of batches: the loss is the one number read back; the data went up once."""
+    their number of batches: the batch losses are read once per epoch, all together; the data
+    went up once."""
     def counted(batch_size):
         before = counters.transfers, counters.uploads
         _fit(case, "adam-cosine-clip", device=strict, batch_size=batch_size, eval_every=100)
@@ -235,7 +236,8 @@ def test_a_device_batch_reads_at_most_one_number_back_and_uploads_nothing(case):
     n = len(case.data()[0])
     (transfers_few, uploads_few), (transfers_many, uploads_many) = counted(n), counted(4)
     extra_batches = FIT["epochs"] * (n // 4 - 1)
-    assert transfers_many - transfers_few == extra_batches  # exactly one read per batch
+    assert extra_batches > 0
+    assert transfers_many == transfers_few  # no read per batch: the device never waits
     assert uploads_many == uploads_few
 
 
@@ -546,7 +548,7 @@ HOST_CREATORS = {"array", "asarray", "zeros", "ones", "empty", "full", "arange",
 def _hot_path_violations(source: str, filename: str) -> list[str]:
     """Calls in hot-path methods that would create host arrays or read device values back:
     ``np.zeros(...)`` and friends (use ``np.zeros_like`` or ``dlscratch.backend``), ``.item()``,
-    and ``float()``/``int()`` of anything (except a loss's one value per batch)."""
+    and ``float()``/``int()``/``bool()`` of anything (a loss returns a 0-d array)."""
     import ast
 
     problems = []
@@ -563,8 +565,7 @@ def _hot_path_violations(source: str, filename: str) -> list[str]:
                 problems.append(f"{where}: np.{function.attr}(...)")
             elif isinstance(function, ast.Attribute) and function.attr in ("item", "tolist"):
                 problems.append(f"{where}: .{function.attr}()")
-            elif isinstance(function, ast.Name) and function.id in ("float", "int", "bool") \
-                    and not (filename == "losses.py" and node.name == "_output"):
+            elif isinstance(function, ast.Name) and function.id in ("float", "int", "bool"):
                 problems.append(f"{where}: {function.id}(...)")
     return problems
 
@@ -585,4 +586,3 @@ def test_the_source_check_finds_what_it_looks_for():
     bad = ("class A:\n    def _output(self):\n        z = np.zeros((2, 3))\n"
            "        return float(z.sum()) + z.item()\n")
     assert len(_hot_path_violations(bad, "layers.py")) == 3
-    assert len(_hot_path_violations(bad, "losses.py")) == 2

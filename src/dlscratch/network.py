@@ -177,14 +177,15 @@ class NeuralNetwork:
         self.backward(self.loss.backward())
         return batch_loss
 
-    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                             read: bool = True) -> float:
         """``train_batch`` for the trainer, whose targets were checked once, at the door: the
         loss skips its per-batch checks (a loss that overrides ``forward`` still gets it)."""
         if type(self.loss).forward is not Loss.forward:
             return self.train_batch(x_batch, y_batch)
         prediction = self.forward(x_batch)
         y_batch = backend.to_device(y_batch, like=prediction)
-        batch_loss = self.loss._forward_checked(prediction, y_batch)
+        batch_loss = self.loss._forward_checked(prediction, y_batch, read=read)
         self.backward(self.loss.backward())
         return batch_loss
 

@@ -87,6 +87,9 @@ class Trainer:
     ``device_data_limit`` bytes (X and y, training and test together; 1 GiB by default) is
     copied to the network's device once per ``fit``; larger data stays where it is and each
     batch is copied when it is used. The shuffle is always drawn on the host, so a run repeats.
+    A step on a device reads nothing back: the batch losses are read together at the end of
+    each epoch, where a non-finite one stops the run (``TrainingDivergedError`` names its batch
+    as on the CPU, and the network gets the parameters of the end of the previous epoch).
     """
 
     #: the largest data set (bytes) that ``fit`` copies to the network's device in one piece
@@ -272,11 +275,15 @@ class _Run:
         n = len(self.X_train)
         batch_index = 0
         X_epoch = y_epoch = None
+        # on a device the batch losses stay there and are read once per epoch, together: a
+        # step never waits for the device (a diverged batch is found at the epoch's end)
+        deferred = self.net.device != "cpu"
         train_batch = self.net.train_batch
         if getattr(train_batch, "__func__", None) is NeuralNetwork.train_batch:
             # not replaced by a subclass or a patch: the targets were checked at the door, so
             # the batches skip the loss's per-batch checks
-            train_batch = self.net._train_batch_checked
+            checked = self.net._train_batch_checked
+            train_batch = (lambda X, y: checked(X, y, read=False)) if deferred else checked
         try:
             # boundary_state: the state after the last complete epoch (callbacks included); an
             # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
@@ -294,13 +301,20 @@ class _Run:
                 _take_rows(self.X_train, order, X_epoch)
                 _take_rows(self.y_train, order, y_epoch)
                 total = 0.0
+                losses = []
                 for batch_index, start in enumerate(range(0, n, self.batch_size)):
                     X_batch = X_epoch[start:start + self.batch_size]
                     loss = train_batch(X_batch, y_epoch[start:start + self.batch_size])
+                    if deferred:
+                        losses.append(loss)
+                        self.optim.step()
+                        continue
                     if not math.isfinite(loss):
                         self.diverged(loss, epoch, batch_index)
                     self.optim.step()
                     total += loss * len(X_batch)
+                if deferred:
+                    total = self.read_losses(losses, epoch)
                 train_loss = total / n
                 if not all(np.isfinite(param).all() for param in self.params):
                     self.diverged(math.nan, epoch, batch_index)
@@ -346,6 +360,20 @@ class _Run:
         for callback in self.callbacks:
             callback.on_evaluate(self.trainer, self.epoch, logs)
         return logs
+
+    def read_losses(self, losses: list, epoch: int) -> float:
+        """Sum of loss * batch rows over a device epoch's batches, read back in one transfer;
+        the first non-finite loss stops the run as it would have at its batch."""
+        if all(backend.is_array(loss) for loss in losses):
+            losses = backend.to_host(np.stack(losses)).tolist()
+        total = 0.0
+        for batch_index, loss in enumerate(losses):
+            loss = float(loss)
+            if not math.isfinite(loss):
+                self.diverged(loss, epoch, batch_index)
+            rows = min(self.batch_size, len(self.X_train) - batch_index * self.batch_size)
+            total += loss * rows
+        return total
 
     def remember_good_params(self) -> None:
         for saved, param in zip(self.last_good, self.params):
