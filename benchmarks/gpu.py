@@ -364,7 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     import dlscratch as dls  # noqa: F401
     from dlscratch import backend
 
-    device = backend.resolve_device(args.device, owner="gpu.py --device")
+    try:
+        device = backend.resolve_device(args.device, owner="gpu.py --device")
+    except (ImportError, ValueError, TypeError) as error:
+        print(f"gpu.py: {error}", file=sys.stderr)
+        return 2
     on_cpu = device == "cpu"
     torch_device = "cpu" if on_cpu else f"cuda:{device.index or 0}"
     if not args.no_torch:

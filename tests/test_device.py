@@ -85,6 +85,22 @@ def _binary(n: int = 48, features: int = 5, seed: int = 3):
     return X, y[:, None].astype(np.float32), X_test, y_test[:, None].astype(np.float32)
 
 
+def _images(n: int = 24, channels: int = 1, side: int = 8, classes: int = 3, seed: int = 4):
+    """(batch, channels, side, side) images and labels, for convolutional cases."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n + 8, channels, side, side)).astype(np.float32)
+    y = (X[:, 0, : side // 2].mean(axis=(1, 2)) > 0).astype(np.int64) + (X[:, 0, 0, 0] > 1)
+    return X[:n], y[:n] % classes, X[n:], y[n:] % classes
+
+
+def _sequences(n: int = 24, steps: int = 5, features: int = 4, classes: int = 3, seed: int = 5):
+    """(batch, time, features) sequences with a label per step, for recurrent cases."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n + 8, steps, features)).astype(np.float32)
+    y = (np.cumsum(X[:, :, 0], axis=1) > 0).astype(np.int64) + (X[:, :, 1] > 1)
+    return X[:n], y[:n] % classes, X[n:], y[n:] % classes
+
+
 @dataclass
 class Case:
     """A network (a fresh one per call, same seed) and the data it trains on."""
@@ -128,6 +144,12 @@ CASES = [
            _labels) for activation in (Linear(), Sigmoid(), Tanh(), ReLU(), LeakyReLU(),
                                        ELU(), GELU())],
 ]
+
+# Issues 11 and 12 add their layers here, e.g.
+#   Case("conv-maxpool", lambda: NeuralNetwork([Conv2D(4, 3, activation=ReLU()), MaxPool2D(2),
+#        Flatten(), Dense(3, Linear())], SoftmaxCrossEntropy(), seed=14), _images),
+#   Case("lstm", lambda: NeuralNetwork([LSTMLayer(6, 3)], SoftmaxCrossEntropy(), seed=15),
+#        _sequences),
 
 # Runs with dropout cannot equal the CPU run (the device draws its own masks); they are checked
 # for repeating exactly, also across a checkpoint.
