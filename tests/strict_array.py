@@ -62,14 +62,15 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def _wrap(value: Any) -> Any:
+def _wrap(value: Any, cls: type | None = None) -> Any:
     # CuPy returns 0-d device arrays where NumPy returns scalars (reductions, vdot, ...)
+    cls = cls or StrictArray
     if isinstance(value, (np.ndarray, np.generic)) and not isinstance(value, StrictArray):
-        return StrictArray(np.asarray(value))
+        return cls(np.asarray(value))
     if isinstance(value, tuple):
-        return tuple(_wrap(item) for item in value)
+        return tuple(_wrap(item, cls) for item in value)
     if isinstance(value, list):
-        return [_wrap(item) for item in value]
+        return [_wrap(item, cls) for item in value]
     return value
 
 
@@ -94,7 +95,7 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
         result = func(*_unwrap(args), **_unwrap(kwargs))
         if out is not None and isinstance(out, StrictArray) and result is out._data:
             return out
-        return _wrap(result)
+        return _wrap(result, type(self))
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         where = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
@@ -107,7 +108,7 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
             if len(outs) == 1:
                 return outs[0]
             return outs
-        return _wrap(result)
+        return _wrap(result, type(self))
 
     # ---- no implicit conversion, as CuPy
     def __array__(self, *args, **kwargs):
@@ -150,7 +151,7 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
     # ---- indexing: no host arrays
     def __getitem__(self, key):
         _refuse_host(key, "indexing")
-        return _wrap(self._data[_unwrap(key)])
+        return _wrap(self._data[_unwrap(key)], type(self))
 
     def __setitem__(self, key, value):
         _refuse_host(key, "indexing")
@@ -161,16 +162,16 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
         return len(self._data)
 
     def __iter__(self):
-        return (_wrap(row) for row in self._data)
+        return (_wrap(row, type(self)) for row in self._data)
 
     def __repr__(self) -> str:
         return f"StrictArray({self._data!r})"
 
     def __copy__(self):
-        return StrictArray(self._data.copy())
+        return type(self)(self._data.copy())
 
     def __deepcopy__(self, memo):
-        return StrictArray(self._data.copy())
+        return type(self)(self._data.copy())
 
     # ---- everything else an ndarray has (shape, dtype, sum, astype, reshape, T, ...)
     def __getattr__(self, name: str) -> Any:
@@ -178,7 +179,8 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
             raise AttributeError(name)
         attribute = getattr(self._data, name)
         if not callable(attribute):
-            return _wrap(attribute) if isinstance(attribute, np.ndarray) else attribute
+            return _wrap(attribute, type(self)) if isinstance(attribute, np.ndarray) \
+                else attribute
 
         def method(*args, **kwargs):
             _refuse_host(args, f".{name}()")
@@ -187,7 +189,7 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
             result = attribute(*_unwrap(args), **_unwrap(kwargs))
             if out is not None and isinstance(out, StrictArray):
                 return out
-            return _wrap(result)
+            return _wrap(result, type(self))
 
         return method
 
@@ -199,58 +201,114 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
 
 
 # ---------------------------------------------------------------------- the module
-def asarray(data: Any, dtype: Any = None) -> StrictArray:
-    """Host data (or a StrictArray) on the "device"."""
-    if isinstance(data, StrictArray):
-        return data if dtype is None else data.astype(dtype)
-    counters.uploads += 1
-    return StrictArray(np.array(data, dtype=dtype, copy=True))
-
-
-def asnumpy(array: Any) -> np.ndarray:
-    """A device array as a host NumPy array (counted as a transfer)."""
-    if isinstance(array, StrictArray):
-        counters.transfers += 1
-        return array._data.copy()
-    return np.asarray(array)
-
-
-def _creator(function):
-    def create(*args, **kwargs):
-        _refuse_host(args, function.__name__)
-        _refuse_host(kwargs, function.__name__)
-        return StrictArray(function(*_unwrap(args), **_unwrap(kwargs)))
-
-    create.__name__ = function.__name__
-    return create
-
-
 class _Generator:
     """``default_rng(seed)`` on the "device": NumPy's generator, results kept behind the wall."""
 
-    def __init__(self, seed: Any) -> None:
+    def __init__(self, seed: Any, cls: type = StrictArray) -> None:
         self._rng = np.random.default_rng(seed)
+        self._cls = cls
 
     def random(self, size=None, dtype=np.float64):
-        return StrictArray(np.asarray(self._rng.random(size, dtype=dtype)))
+        return self._cls(np.asarray(self._rng.random(size, dtype=dtype)))
 
     def standard_normal(self, size=None, dtype=np.float64):
-        return StrictArray(np.asarray(self._rng.standard_normal(size, dtype=dtype)))
-
-    def uniform(self, low=0.0, high=1.0, size=None):
-        return StrictArray(np.asarray(self._rng.uniform(low, high, size)))
+        return self._cls(np.asarray(self._rng.standard_normal(size, dtype=dtype)))
 
 
-strict = types.ModuleType("strict_array_module", "A strict CuPy stand-in (tests only).")
-strict.ndarray = StrictArray
-strict.asarray = asarray
-strict.array = asarray
-strict.asnumpy = asnumpy
-for _name in ("zeros", "empty", "ones", "full", "arange", "eye", "zeros_like", "empty_like",
-              "ones_like", "full_like"):
-    setattr(strict, _name, _creator(getattr(np, _name)))
-for _name in ("float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "dtype",
-              "newaxis", "pi", "inf", "nan"):
-    setattr(strict, _name, getattr(np, _name))
-strict.random = types.SimpleNamespace(default_rng=_Generator)
-strict.counters = counters
+def make_module(name: str, cls: type = StrictArray) -> types.ModuleType:
+    """An array module whose arrays are ``cls`` (StrictArray or a subclass of it)."""
+    module = types.ModuleType(name, "A strict CuPy stand-in (tests only).")
+
+    def asarray(data: Any, dtype: Any = None):
+        """Host data (or an array of this module) on the "device"."""
+        if isinstance(data, cls):
+            return data if dtype is None else data.astype(dtype)
+        if isinstance(data, StrictArray):
+            raise TypeError("asarray: an array of another device")
+        counters.uploads += 1
+        return cls(np.array(data, dtype=dtype, copy=True))
+
+    def asnumpy(array: Any) -> np.ndarray:
+        """A device array as a host NumPy array (counted as a transfer)."""
+        if isinstance(array, StrictArray):
+            counters.transfers += 1
+            return array._data.copy()
+        return np.asarray(array)
+
+    def creator(function):
+        def create(*args, **kwargs):
+            _refuse_host(args, function.__name__)
+            _refuse_host(kwargs, function.__name__)
+            return cls(function(*_unwrap(args), **_unwrap(kwargs)))
+
+        create.__name__ = function.__name__
+        return create
+
+    module.ndarray = cls
+    module.asarray = asarray
+    module.array = asarray
+    module.asnumpy = asnumpy
+    for function in ("zeros", "empty", "ones", "full", "arange", "eye", "zeros_like",
+                     "empty_like", "ones_like", "full_like"):
+        setattr(module, function, creator(getattr(np, function)))
+    for attribute in ("float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
+                      "dtype", "newaxis", "pi", "inf", "nan"):
+        setattr(module, attribute, getattr(np, attribute))
+    module.random = types.SimpleNamespace(default_rng=lambda seed=None: _Generator(seed, cls))
+    module.counters = counters
+    return module
+
+
+strict = make_module("strict_array_module")
+asarray, asnumpy = strict.asarray, strict.asnumpy
+
+
+# ---------------------------------------------------------------------- a fake cupy
+class FakeCupyArray(StrictArray):
+    """The arrays of ``fake_cupy``: strict arrays of a module that calls itself cupy."""
+
+    __slots__ = ()
+
+
+def fake_cupy(devices: int = 2) -> types.ModuleType:
+    """A module named ``cupy`` with the parts of CuPy's API dlscratch uses by name (devices,
+    the legacy cuRAND ``RandomState``), for the code paths that only run with CuPy. Its
+    ``RandomState.seed`` casts the seed to uint64 with casting="safe", as CuPy does."""
+    module = make_module("cupy", FakeCupyArray)
+    state = types.SimpleNamespace(current=0, used=[])
+
+    class Device:
+        def __init__(self, index: int) -> None:
+            self.index = index
+
+        def use(self) -> None:
+            state.current = self.index
+            state.used.append(self.index)
+
+    class RandomState:
+        def __init__(self, seed=None, method=None) -> None:
+            self.method = method
+            self.seed(seed)
+
+        def seed(self, seed=None) -> None:
+            seed = int(np.asarray(seed).astype(np.uint64, casting="safe"))
+            self._rng = np.random.default_rng(seed)
+
+        def random_sample(self, size=None, dtype=float):
+            return FakeCupyArray(np.asarray(self._rng.random(size, dtype=dtype)))
+
+        def standard_normal(self, size=None, dtype=float):
+            return FakeCupyArray(np.asarray(self._rng.standard_normal(size, dtype=dtype)))
+
+    curand = types.ModuleType("cupy.cuda.curand")
+    curand.CURAND_RNG_PSEUDO_PHILOX4_32_10 = 106
+    cuda = types.ModuleType("cupy.cuda")
+    cuda.runtime = types.SimpleNamespace(getDeviceCount=lambda: devices,
+                                         getDevice=lambda: state.current)
+    cuda.Device = Device
+    cuda.curand = curand
+    cuda.get_current_stream = lambda: types.SimpleNamespace(synchronize=lambda: None)
+    module.cuda = cuda
+    module.random.RandomState = RandomState
+    module.state = state
+    return module

@@ -608,3 +608,50 @@ def test_the_source_check_finds_what_it_looks_for():
     bad = ("class A:\n    def _output(self):\n        z = np.zeros((2, 3))\n"
            "        return float(z.sum()) + z.item()\n")
     assert len(_hot_path_violations(bad, "layers.py")) == 3
+
+
+# ---------------------------------------------------------------------- CuPy's own code paths
+@pytest.fixture
+def cupy(monkeypatch):
+    """A fake ``cupy`` (strict arrays plus CuPy's device and cuRAND API) in ``sys.modules``."""
+    from strict_array import fake_cupy
+
+    module = fake_cupy(devices=2)
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", module.cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.curand", module.cuda.curand)
+    return module
+
+
+def test_cuda_names_pick_the_gpu_and_make_it_current(cupy):
+    net = CASES[0].network().to("cuda:1")
+    assert net.device == "cuda:1" and net.device == "cuda" and net.device != "cuda:0"
+    assert net.device.index == 1 and cupy.state.used == [1]
+    assert NeuralNetwork([Dense(1, Linear())], MeanSquaredError(), device="cuda").device \
+        == "cuda:1"  # "cuda" is the current GPU
+    assert CASES[0].network().to(cupy).device == "cuda:1"  # the module object itself
+    with pytest.raises(ValueError, match=r"'cuda:2' does not exist.*cuda:0 to cuda:1"):
+        net.to("cuda:2")
+
+
+def test_training_through_cupys_code_paths_equals_the_cpu_run(cupy):
+    from strict_array import FakeCupyArray
+
+    case = CASES[-1]
+    cpu_net, _, cpu_history = _fit(case, "adam-cosine-clip")
+    gpu_net, _, gpu_history = _fit(case, "adam-cosine-clip", device="cuda:0")
+    assert all(type(p) is FakeCupyArray for p in gpu_net.params())
+    assert gpu_history.to_dict() == cpu_history.to_dict()
+    for ours, theirs in zip(_host(gpu_net.params()), cpu_net.params()):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("case", DROPOUT_CASES, ids=repr)
+def test_dropout_through_cupys_random_state_repeats(cupy, case):
+    first = _fit(case, "momentum", device="cuda")[2]
+    second = _fit(case, "momentum", device="cuda")[2]
+    assert first.to_dict() == second.to_dict()
+    generator = next(op for layer in _fit(case, "sgd", device="cuda")[0].layers
+                     for op in [layer, *getattr(layer, "operations", [])]
+                     if isinstance(op, Dropout))._device_generator
+    assert generator._is_cupy and generator._state.method == 106  # cuRAND Philox

@@ -46,6 +46,9 @@ def array_module(array: Any) -> ModuleType:
     """The module that made ``array``: ``numpy`` for host arrays, else its device module."""
     if isinstance(array, (np.ndarray, np.generic)):
         return np
+    module = _DEVICE_MODULES.get(type(array))
+    if module is not None:
+        return module
     for array_type, module in _DEVICE_MODULES.items():
         if isinstance(array, array_type):
             return module
