@@ -312,3 +312,14 @@ def fake_cupy(devices: int = 2) -> types.ModuleType:
     module.random.RandomState = RandomState
     module.state = state
     return module
+
+
+def install_fake_cupy(monkeypatch, devices: int = 2) -> types.ModuleType:
+    """Put ``fake_cupy(devices)`` in ``sys.modules`` as ``cupy`` for one test."""
+    import sys
+
+    module = fake_cupy(devices)
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", module.cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.curand", module.cuda.curand)
+    return module

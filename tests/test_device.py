@@ -614,13 +614,9 @@ def test_the_source_check_finds_what_it_looks_for():
 @pytest.fixture
 def cupy(monkeypatch):
     """A fake ``cupy`` (strict arrays plus CuPy's device and cuRAND API) in ``sys.modules``."""
-    from strict_array import fake_cupy
+    from strict_array import install_fake_cupy
 
-    module = fake_cupy(devices=2)
-    monkeypatch.setitem(sys.modules, "cupy", module)
-    monkeypatch.setitem(sys.modules, "cupy.cuda", module.cuda)
-    monkeypatch.setitem(sys.modules, "cupy.cuda.curand", module.cuda.curand)
-    return module
+    return install_fake_cupy(monkeypatch)
 
 
 def test_cuda_names_pick_the_gpu_and_make_it_current(cupy):

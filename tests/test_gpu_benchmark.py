@@ -42,3 +42,31 @@ def test_the_gpu_benchmark_dry_run_on_the_cpu(tmp_path):
     for record in records:
         if "skipped" in record:  # a workload whose layers are not merged yet says so
             assert f"{record['workload']}: skipped: dlscratch.layers has no" in done.stdout
+
+
+def test_the_gpu_benchmark_runs_dlscratch_through_cupys_code_paths(monkeypatch, tmp_path,
+                                                                   capsys):
+    """The device branch of the script (``--device cuda``) on a fake cupy: dlscratch only
+    (PyTorch has no GPU here), checked against the CPU run it prints beside it."""
+    import importlib.util
+
+    from strict_array import install_fake_cupy
+
+    install_fake_cupy(monkeypatch)
+    spec = importlib.util.spec_from_file_location("gpu_benchmark",
+                                                  os.path.join(ROOT, "benchmarks", "gpu.py"))
+    gpu = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_benchmark", gpu)  # dataclasses look their module up
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts src/ first
+    spec.loader.exec_module(gpu)
+    records_path = tmp_path / "gpu.jsonl"
+    status = gpu.main(["--device", "cuda", "--no-torch", "--workloads", "mlp", "--batches",
+                       "32", "--rows", "192", "--epochs", "1", "--repeats", "1", "--data",
+                       "synthetic", "--json", str(records_path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "device: cuda:0" in out
+    (record,) = [json.loads(line) for line in records_path.read_text().splitlines()]
+    assert record["device"] == "cuda:0" and record["dlscratch_per_s"] > 0
+    assert record["accuracy"] == record["accuracy_cpu"]  # the fake computes with NumPy
+    assert "torch_per_s" not in record
