@@ -298,6 +298,12 @@ def test_to_before_the_first_forward_records_the_device_and_the_seed_draws_the_s
     _assert_same_params(constructed, cpu)
 
 
+def test_the_summary_says_where_a_device_network_lives():
+    net = CASES[0].network().build(5)
+    assert "device" not in net.summary()
+    assert net.to(strict).summary().endswith(f"; device: {strict.__name__}")
+
+
 def test_to_keeps_the_operations_and_the_layer_sharing_each_parameter():
     net = CASES[0].network().build(5).to(strict)
     for layer in net.layers:

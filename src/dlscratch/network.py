@@ -356,6 +356,8 @@ class NeuralNetwork:
                  if self.built else "not built yet (parameters appear on the first forward)")
         lines.append(f"loss: {self.loss!r}; dtype: {self.dtype.name}; seed: {self.seed}; {built}; "
                      f"total parameters: {self.count_params():,}")
+        if self._device != "cpu":
+            lines[-1] += f"; device: {self._device}"
         return "\n".join(lines)
 
     def __repr__(self) -> str:
