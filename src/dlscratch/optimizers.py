@@ -429,13 +429,6 @@ class Adam(Optimizer):
         self.beta2 = float(beta2)
         self.eps = float(eps)
 
-    def _follow_device(self, module) -> None:
-        """Move the state to the parameters' device (after ``net.to(...)`` or a resume)."""
-        self.state = {name: [to_module(array, module) for array in arrays]
-                      for name, arrays in self.state.items()}
-        self._scratch_buffers = {}
-        self._array_module = module
-
     def _begin_step(self) -> None:
         self._step_size = self.lr / (1 - self.beta1 ** self.steps)
         self._bias_correction2_sqrt = math.sqrt(1 - self.beta2 ** self.steps)
