@@ -657,3 +657,12 @@ def test_dropout_through_cupys_random_state_repeats(cupy, case):
                      for op in [layer, *getattr(layer, "operations", [])]
                      if isinstance(op, Dropout))._device_generator
     assert generator._is_cupy and generator._state.method == 106  # cuRAND Philox
+
+
+def test_a_device_is_its_name_as_a_string():
+    import json
+
+    device = CASES[0].network().device
+    assert isinstance(device, str) and device == "cpu" and not device != "cpu"
+    assert json.dumps({"device": device}) == '{"device": "cpu"}' and f"{device}" == "cpu"
+    assert repr(device) == "Device('cpu')" and device.type == "cpu"

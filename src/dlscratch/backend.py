@@ -213,15 +213,25 @@ def to_device(array: Any, like: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- devices
-class Device:
+class Device(str):
     """Where a network's arrays live: ``"cpu"`` (NumPy), ``"cuda:N"`` (CuPy) or another array
-    module. Compares equal to its name (``"cuda"`` matches any ``"cuda:N"``) and to its module.
+    module. A string (its name), with the array ``module`` and the GPU ``index``; compares equal
+    to its name (``"cuda"`` matches any ``"cuda:N"``) and to its module.
     """
 
-    def __init__(self, name: str, module: Any, index: int | None = None) -> None:
-        self.name = name
-        self.module = module
-        self.index = index
+    module: Any
+    index: int | None
+
+    def __new__(cls, name: str, module: Any, index: int | None = None) -> Device:
+        device = super().__new__(cls, name)
+        device.module = module
+        device.index = index
+        return device
+
+    @property
+    def name(self) -> str:
+        """``"cpu"``, ``"cuda:N"`` or the name of the array module."""
+        return str.__str__(self)
 
     @property
     def type(self) -> str:
@@ -236,11 +246,10 @@ class Device:
             return other == self.name or (other == self.type and self.type in ("cpu", "cuda"))
         return other is self.module
 
-    def __hash__(self) -> int:
-        return hash(self.name)
+    def __ne__(self, other: Any) -> bool:
+        return not self == other
 
-    def __str__(self) -> str:
-        return self.name
+    __hash__ = str.__hash__
 
     def __repr__(self) -> str:
         return f"Device({self.name!r})"
