@@ -155,9 +155,7 @@ class DeviceGenerator:
         """N(0, 1) numbers of ``shape`` and ``dtype`` on the device."""
         if self._state is None:
             raise RuntimeError("DeviceGenerator.standard_normal: call seed() first")
-        if self._is_cupy:
-            return self._state.standard_normal(shape, dtype=dtype)
-        return self._state.standard_normal(shape, dtype=dtype)
+        return self._state.standard_normal(shape, dtype=dtype)  # CuPy's RandomState has it too
 
 
 def random_uniform(generator: Any, shape: Any, dtype: Any = np.float32, like: Any = None) -> Any:
