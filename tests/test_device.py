@@ -179,6 +179,10 @@ OPTIMIZERS = {
                                       schedule=WarmUp(2, CosineDecay())),
 }
 
+def _case(name: str) -> Case:
+    return next(case for case in CASES if case.name == name)
+
+
 FIT = dict(epochs=4, eval_every=1, batch_size=16, seed=3, verbose=False)
 
 
@@ -245,7 +249,7 @@ def test_training_on_the_device_equals_the_cpu_run_bit_for_bit(case, optimizer):
     np.testing.assert_array_equal(prediction, cpu_net.predict(X_test))
 
 
-@pytest.mark.parametrize("case", CASES[:3] + CASES[-2:], ids=repr)
+@pytest.mark.parametrize("case", CASES, ids=repr)
 def test_a_device_batch_reads_nothing_back_and_uploads_nothing(case):
     """Transfers per batch, measured as the difference between two runs that differ only in
     their number of batches: the batch losses are read once per epoch, all together; the data
@@ -264,7 +268,7 @@ def test_a_device_batch_reads_nothing_back_and_uploads_nothing(case):
 
 
 def test_data_over_the_device_limit_is_copied_batch_by_batch_with_the_same_result(monkeypatch):
-    case = CASES[0]
+    case = _case("dense-sigmoid-mse")
     whole, _, whole_history = _fit(case, "momentum", device=strict)
     monkeypatch.setattr(Trainer, "device_data_limit", 0)
     batched, _, batched_history = _fit(case, "momentum", device=strict)
@@ -283,15 +287,15 @@ def test_data_over_the_device_limit_is_copied_batch_by_batch_with_the_same_resul
 
 # ---------------------------------------------------------------------- where parameters live
 def test_to_before_the_first_forward_records_the_device_and_the_seed_draws_the_same_weights():
-    cpu = CASES[0].network()
-    recorded = CASES[0].network()
+    cpu = _case("dense-sigmoid-mse").network()
+    recorded = _case("dense-sigmoid-mse").network()
     assert recorded.to(strict) is recorded and recorded.device == strict
     assert not recorded.built and recorded.params() == []
-    X = CASES[0].data()[0]
+    X = _case("dense-sigmoid-mse").data()[0]
     cpu.build(X.shape[1])
     recorded.build(X.shape[1])
     _assert_same_params(recorded, cpu)
-    built_then_moved = CASES[0].network().build(X.shape[1]).to(strict)
+    built_then_moved = _case("dense-sigmoid-mse").network().build(X.shape[1]).to(strict)
     _assert_same_params(built_then_moved, cpu)
     constructed = NeuralNetwork([Dense(6, Sigmoid()), Dense(1, Linear())], MeanSquaredError(),
                                 seed=5, device=strict).build(X.shape[1])
@@ -299,13 +303,13 @@ def test_to_before_the_first_forward_records_the_device_and_the_seed_draws_the_s
 
 
 def test_the_summary_says_where_a_device_network_lives():
-    net = CASES[0].network().build(5)
+    net = _case("dense-sigmoid-mse").network().build(5)
     assert "device" not in net.summary()
     assert net.to(strict).summary().endswith(f"; device: {strict.__name__}")
 
 
 def test_to_keeps_the_operations_and_the_layer_sharing_each_parameter():
-    net = CASES[0].network().build(5).to(strict)
+    net = _case("dense-sigmoid-mse").network().build(5).to(strict)
     for layer in net.layers:
         assert layer.operations[0].param is layer.params[0]
         assert layer.operations[1].param is layer.params[1]
@@ -352,7 +356,7 @@ def test_buffers_move_with_the_parameters_and_the_operations_follow_them():
 
 # ---------------------------------------------------------------------- fit and predict
 def test_fit_and_predict_take_device_arrays_too():
-    case = CASES[-1]
+    case = _case("dense-gelu-labels")
     X, y, X_test, y_test = case.data()
     on_host, _, host_history = _fit(case, "adam", device=strict)
     net = case.network().to(strict)
@@ -372,7 +376,7 @@ def test_fit_and_predict_take_device_arrays_too():
 
 
 def test_the_optimizer_state_follows_the_network_to_the_device_at_its_next_step():
-    case = CASES[0]
+    case = _case("dense-sigmoid-mse")
     X, y, X_test, y_test = case.data()
     cpu = case.network()
     moved = case.network()
@@ -394,7 +398,7 @@ def test_the_optimizer_state_follows_the_network_to_the_device_at_its_next_step(
 
 
 def test_early_stopping_on_the_device_restores_the_same_best_weights():
-    case = CASES[0]
+    case = _case("dense-sigmoid-mse")
     cpu_net, _, cpu_history = _fit(case, "sgd", epochs=30, early_stopping=False,
                                    callbacks=[EarlyStopping(patience=0, min_delta=1.0)])
     device_net, _, device_history = _fit(case, "sgd", device=strict, epochs=30,
@@ -406,7 +410,7 @@ def test_early_stopping_on_the_device_restores_the_same_best_weights():
 
 
 def test_a_diverging_device_run_stops_and_keeps_the_last_finite_parameters():
-    case = CASES[0]
+    case = _case("dense-sigmoid-mse")
     X, y, _, _ = case.data()
     nets, messages = [], []
     for device in ("cpu", strict):
@@ -422,7 +426,7 @@ def test_a_diverging_device_run_stops_and_keeps_the_last_finite_parameters():
 
 # ---------------------------------------------------------------------- files
 def test_a_device_network_saves_the_same_file_and_loads_onto_a_device(tmp_path):
-    case = CASES[6]
+    case = _case("dense-softmax-one-hot")
     device_net, _, _ = _fit(case, "adam", device=strict)
     cpu_net, _, _ = _fit(case, "adam")
     device_net.save(tmp_path / "device.npz")
@@ -447,7 +451,8 @@ def test_a_device_network_saves_the_same_file_and_loads_onto_a_device(tmp_path):
 
 def test_model_checkpoint_callback_saves_a_device_network(tmp_path):
     path = str(tmp_path / "epoch{epoch}.npz")
-    net, _, _ = _fit(CASES[0], "sgd", device=strict, callbacks=[ModelCheckpoint(path)])
+    net, _, _ = _fit(_case("dense-sigmoid-mse"), "sgd", device=strict,
+                     callbacks=[ModelCheckpoint(path)])
     loaded = NeuralNetwork.load(path.format(epoch=FIT["epochs"]))
     for ours, theirs in zip(loaded.params(), _host(net.params())):
         np.testing.assert_array_equal(ours, theirs)
@@ -461,7 +466,7 @@ def _interrupt_at(epoch):
     return LambdaCallback(on_epoch_begin=hook)
 
 
-@pytest.mark.parametrize("case", [CASES[0], *DROPOUT_CASES], ids=repr)
+@pytest.mark.parametrize("case", [_case("dense-sigmoid-mse"), *DROPOUT_CASES], ids=repr)
 def test_a_device_run_resumed_from_its_checkpoint_equals_the_uninterrupted_run(case, tmp_path):
     options = dict(epochs=5, callbacks=[EarlyStopping(patience=3)], early_stopping=False)
     whole, _, whole_history = _fit(case, "adam", device=strict, **options)
@@ -509,7 +514,7 @@ def test_device_dropout_keeps_the_expected_share_and_scales_by_one_over_keep_pro
 # ---------------------------------------------------------------------- devices by name
 def test_cuda_without_cupy_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
-    net = CASES[0].network()
+    net = _case("dense-sigmoid-mse").network()
     for name in ("cuda", "cuda:0", "CUDA:1"):
         with pytest.raises(ImportError, match=r'dlscratch\[cuda12\]".*dlscratch\[cuda13\]'):
             net.to(name)
@@ -521,13 +526,13 @@ def test_cuda_without_cupy_says_how_to_install_it(monkeypatch):
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "cuda:-1", "tpu", ""])
 def test_an_unknown_device_name_is_a_value_error(device):
     with pytest.raises(ValueError, match="NeuralNetwork.to: unknown device"):
-        CASES[0].network().to(device)
+        _case("dense-sigmoid-mse").network().to(device)
 
 
 @pytest.mark.parametrize("device", [3, 1.5, object(), np.ones(2)])
 def test_a_device_that_is_no_array_module_is_a_type_error(device):
     with pytest.raises(TypeError, match="device must be 'cpu', 'cuda', 'cuda:N' or an array"):
-        CASES[0].network().to(device)
+        _case("dense-sigmoid-mse").network().to(device)
 
 
 def test_devices_compare_with_their_names_and_modules():
@@ -626,12 +631,13 @@ def cupy(monkeypatch):
 
 
 def test_cuda_names_pick_the_gpu_and_make_it_current(cupy):
-    net = CASES[0].network().to("cuda:1")
+    net = _case("dense-sigmoid-mse").network().to("cuda:1")
     assert net.device == "cuda:1" and net.device == "cuda" and net.device != "cuda:0"
     assert net.device.index == 1 and cupy.state.used == [1]
     assert NeuralNetwork([Dense(1, Linear())], MeanSquaredError(), device="cuda").device \
         == "cuda:1"  # "cuda" is the current GPU
-    assert CASES[0].network().to(cupy).device == "cuda:1"  # the module object itself
+    # the module object itself
+    assert _case("dense-sigmoid-mse").network().to(cupy).device == "cuda:1"
     with pytest.raises(ValueError, match=r"'cuda:2' does not exist.*cuda:0 to cuda:1"):
         net.to("cuda:2")
 
@@ -639,7 +645,7 @@ def test_cuda_names_pick_the_gpu_and_make_it_current(cupy):
 def test_training_through_cupys_code_paths_equals_the_cpu_run(cupy):
     from strict_array import FakeCupyArray
 
-    case = CASES[-1]
+    case = _case("dense-gelu-labels")
     cpu_net, _, cpu_history = _fit(case, "adam-cosine-clip")
     gpu_net, _, gpu_history = _fit(case, "adam-cosine-clip", device="cuda:0")
     assert all(type(p) is FakeCupyArray for p in gpu_net.params())
@@ -662,7 +668,7 @@ def test_dropout_through_cupys_random_state_repeats(cupy, case):
 def test_a_device_is_its_name_as_a_string():
     import json
 
-    device = CASES[0].network().device
+    device = _case("dense-sigmoid-mse").network().device
     assert isinstance(device, str) and device == "cpu" and not device != "cpu"
     assert json.dumps({"device": device}) == '{"device": "cpu"}' and f"{device}" == "cpu"
     assert repr(device) == "Device('cpu')" and device.type == "cpu"
