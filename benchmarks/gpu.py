@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
         if on_cpu:
-            torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+            torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))  # as NumPy's BLAS here
     info = versions(args.device, args.tf32)
     print(f"device: {device}; " + ", ".join(f"{k} {v}" for k, v in info.items()))
     print(f"matmuls: {'TF32' if args.tf32 else 'full float32'} in both systems; SGD lr {LR}, "
