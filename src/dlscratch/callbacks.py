@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._io import check_folder_writable
+from .backend import array_module, to_device, to_host
 from .validation import check_bool, check_number, check_path, check_positive
 
 if TYPE_CHECKING:
@@ -92,7 +93,9 @@ class EarlyStopping(Callback):
         if self.best_loss is None or loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch, self.wait = loss, epoch, 0
             params = trainer.net.params()
-            if self.best_params is None:
+            if self.best_params is None or any(
+                    array_module(saved) is not array_module(param)
+                    for saved, param in zip(self.best_params, params)):
                 self.best_params = [param.copy() for param in params]
             else:
                 for saved, param in zip(self.best_params, params):
@@ -117,7 +120,7 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer: Trainer, history: History) -> None:
         if self.stopped and self.restore_best_weights and not history.interrupted:
             for param, saved in zip(trainer.net.params(), self.best_params):
-                np.copyto(param, saved)
+                np.copyto(param, to_device(saved, like=param))
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "wait": self.wait,
@@ -147,7 +150,7 @@ class EarlyStopping(Callback):
         names = [f"best.{i}" for i in range(len(arrays))]
         if sorted(arrays) != sorted(names):
             raise KeyError(f"{owner}: arrays {sorted(arrays)[:10]}, expected {names[:10]}")
-        self.best_params = [np.array(arrays[name]) for name in names] or None
+        self.best_params = [to_host(arrays[name], copy=True) for name in names] or None
         self.best_loss, self.best_epoch = best_loss, best_epoch
         self.wait, self.stopped = int(state["wait"]), stopped
 

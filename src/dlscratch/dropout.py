@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import DeviceGenerator, array_module, is_host
 from .base import Operation
 from .validation import check_number
 
@@ -29,10 +30,27 @@ class Dropout(Operation):
             return self.input_
         if self.rng is None:
             self.rng = np.random.default_rng()
-        keep = self.rng.random(self.input_.shape, dtype=np.float32) < self.keep_prob
+        if is_host(self.input_):
+            keep = self.rng.random(self.input_.shape, dtype=np.float32) < self.keep_prob
+        else:
+            keep = self._device_uniform() < self.keep_prob
         self.mask = keep.astype(self.input_.dtype)
         self.mask *= 1.0 / self.keep_prob
         return self.input_ * self.mask
+
+    def _device_uniform(self):
+        """U[0, 1) of the input's shape, drawn on the input's device.
+
+        The device generator of step n is seeded with the n-th draw of the layer's host
+        generator (itself a child of the network's seed): a run repeats exactly, and a
+        checkpoint (which keeps the host generator's state) needs no device generator state.
+        """
+        module = array_module(self.input_)
+        generator = getattr(self, "_device_generator", None)
+        if generator is None or generator.module is not module:
+            generator = self._device_generator = DeviceGenerator(module)
+        generator.seed(self.rng.integers(0, 2 ** 63))
+        return generator.random(self.input_.shape, np.float32)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if self.mask is None:

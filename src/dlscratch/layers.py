@@ -7,6 +7,7 @@ import copy
 import numpy as np
 
 from .activations import Sigmoid
+from .backend import array_module, is_host, move_arrays
 from .base import Operation, ParamOperation
 from .dense import BiasAdd, WeightMultiply
 from .dropout import Dropout
@@ -79,6 +80,9 @@ class Layer(Operation):
                 self.dtype = input_.dtype if input_.dtype.kind == "f" else np.dtype(np.float64)
             self.input_shape = tuple(input_.shape[1:])
             self._setup_checked(input_)
+            if not is_host(input_):
+                # parameters are drawn on the host (same seed, same weights), then moved
+                move_arrays(self, array_module(input_))
             self.first = False
         elif input_.shape[1:] != self.input_shape:
             raise ValueError(f"{type(self).__name__}.forward: input has shape {input_.shape}, but "

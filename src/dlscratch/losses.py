@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import softmax
+from .backend import arange, to_device
 from .validation import as_array, check_bool, check_number
 
 
@@ -33,16 +34,21 @@ class Loss:
             # bool, int and float16 predictions (never a network's): float16 would overflow
             # at 65504 and integer arithmetic would wrap
             prediction = prediction.astype(np.float64)
-        target = as_array(target, "target", owner=owner)
+        target = to_device(as_array(target, "target", owner=owner), like=prediction)
         target = self._check_target(prediction, target)
         return self._forward_checked(prediction, target)
 
-    def _forward_checked(self, prediction: np.ndarray, target: np.ndarray) -> float:
+    def _forward_checked(self, prediction: np.ndarray, target: np.ndarray,
+                         read: bool = True) -> float:
         """``forward`` without the checks, for a network's prediction and a target that
-        ``_check_target`` already accepted (the trainer checks its targets once, at the door)."""
+        ``_check_target`` already accepted (the trainer checks its targets once, at the door).
+
+        ``read=False`` returns the loss as ``_output`` made it (a 0-d array on a device: the
+        trainer reads a device epoch's losses back together, not one by one)."""
         self.prediction = prediction
         self.target = target
-        return float(self._output())
+        loss = self._output()
+        return float(loss) if read else loss
 
     def backward(self) -> np.ndarray:
         """dL/d(prediction), of the prediction's shape."""
@@ -109,7 +115,7 @@ class MeanSquaredError(Loss):
             prediction = prediction / self._row_sum
             self._normalized = prediction
         self._difference = prediction - self.target
-        return float(np.vdot(self._difference, self._difference)) / len(prediction)
+        return np.vdot(self._difference, self._difference).astype(np.float64) / len(prediction)
 
     def _input_grad(self) -> np.ndarray:
         grad = self._difference * (2.0 / len(self.prediction))
@@ -127,7 +133,7 @@ class MeanAbsoluteError(Loss):
 
     def _output(self) -> float:
         self._difference = self.prediction - self.target
-        return float(np.abs(self._difference).sum()) / len(self.prediction)
+        return np.abs(self._difference).sum().astype(np.float64) / len(self.prediction)
 
     def _input_grad(self) -> np.ndarray:
         return np.sign(self._difference) * (1.0 / len(self.prediction))
@@ -148,7 +154,8 @@ class Huber(Loss):
         absolute = np.abs(d)
         quadratic = np.minimum(absolute, self.delta)
         linear = absolute - quadratic
-        return float((0.5 * quadratic * quadratic + self.delta * linear).sum()) / len(d)
+        return (0.5 * quadratic * quadratic + self.delta * linear).sum().astype(np.float64) \
+            / len(d)
 
     def _input_grad(self) -> np.ndarray:
         return np.clip(self._difference, -self.delta, self.delta) * (1.0 / len(self.prediction))
@@ -226,14 +233,14 @@ class SoftmaxCrossEntropy(Loss):
         self._probabilities = np.exp(log_probabilities)
         n = len(logits)
         if self.target.ndim == 1:
-            picked = log_probabilities[np.arange(n), self.target]
-            return -float(picked.sum()) / n
-        return -float(np.vdot(self.target, log_probabilities)) / n
+            picked = log_probabilities[arange(n, like=logits), self.target]
+            return -picked.sum().astype(np.float64) / n
+        return -np.vdot(self.target, log_probabilities).astype(np.float64) / n
 
     def _input_grad(self) -> np.ndarray:
         grad = self._probabilities.copy()  # a copy: backward may be called more than once
         if self.target.ndim == 1:
-            grad[np.arange(len(grad)), self.target] -= 1.0
+            grad[arange(len(grad), like=grad), self.target] -= 1.0
         else:
             grad -= self.target
         grad *= 1.0 / len(grad)
@@ -263,7 +270,7 @@ class BinaryCrossEntropy(Loss):
     def _output(self) -> float:
         p = self.prediction
         softplus = np.maximum(p, 0) + np.log1p(np.exp(-np.abs(p)))
-        return float((softplus - self.target * p).sum()) / len(p)
+        return (softplus - self.target * p).sum().astype(np.float64) / len(p)
 
     def _input_grad(self) -> np.ndarray:
         probabilities = 0.5 * (np.tanh(0.5 * self.prediction) + 1.0)

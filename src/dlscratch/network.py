@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from . import backend
 from .base import Operation
 from .layers import Layer
 from .losses import Loss
@@ -22,10 +24,12 @@ class NeuralNetwork:
     ``seed`` fixes every layer's initial weights (each layer draws from its own child generator
     of ``numpy.random.SeedSequence(seed)``, so equal layers start different); ``dtype`` is the
     array type of parameters and activations (float32 for speed, float64 for gradient checks).
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or an array module such as ``cupy``) is where
+    parameters and activations live; see ``to``.
     """
 
     def __init__(self, layers: Sequence[Operation], loss: Loss, seed: int | None = 1,
-                 dtype: type | np.dtype | str = np.float32) -> None:
+                 dtype: type | np.dtype | str = np.float32, device: Any = "cpu") -> None:
         if isinstance(layers, Operation) or not isinstance(layers, Iterable):
             raise TypeError(f"NeuralNetwork: layers must be a list of layers, got {layers!r}")
         layers = list(layers)
@@ -66,7 +70,10 @@ class NeuralNetwork:
         self.dtype = dtype
         self._entropy = np.random.SeedSequence(seed).entropy
         self.input_grad_needed = False
+        self._device = backend.CPU
         self.reset_parameters()
+        if device is not None:
+            self.to(device)
 
     # ------------------------------------------------------------------ building
     def reset_parameters(self) -> None:
@@ -103,6 +110,28 @@ class NeuralNetwork:
         """The shape of one input row the network was built for (None before the first forward)."""
         return getattr(self.layers[0], "input_shape", None) if self.built else None
 
+    # ------------------------------------------------------------------ device
+    @property
+    def device(self) -> backend.Device:
+        """Where the parameters live (compares equal to ``"cpu"``, ``"cuda"``, ``"cuda:0"``...)."""
+        return self._device
+
+    def to(self, device: Any) -> NeuralNetwork:
+        """Move every parameter (and layer buffer) to ``device``; returns the network.
+
+        ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or an array module object with NumPy's
+        API plus ``asarray`` and ``asnumpy`` (as ``cupy``). Before the network is built this only
+        records the device: parameters are always drawn on the CPU from the seed, then moved
+        there on the first forward. An optimizer's state follows at its next step; inputs are
+        moved by ``forward``/``predict``/``Trainer.fit``.
+        """
+        resolved = backend.resolve_device(device, owner="NeuralNetwork.to")
+        backend.activate(resolved)
+        for layer in self.layers:
+            backend.move_arrays(layer, resolved.module)
+        self._device = resolved
+        return self
+
     def build(self, input_shape: int | Sequence[int]) -> NeuralNetwork:
         """Create the parameters for inputs of shape (batch, *input_shape) without training."""
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) \
@@ -127,7 +156,7 @@ class NeuralNetwork:
     # ------------------------------------------------------------------ the passes
     def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """The prediction for ``x_batch`` (batch, features); keeps what backward needs."""
-        X = np.asarray(x_batch)
+        X = x_batch if backend.is_array(x_batch) else np.asarray(x_batch)
         if X.dtype != self.dtype:
             if X.dtype.kind not in "biuf":
                 raise TypeError(f"NeuralNetwork.forward: x_batch must hold real numbers, got "
@@ -136,6 +165,7 @@ class NeuralNetwork:
         if X.ndim < 2:
             raise ValueError(f"NeuralNetwork.forward: x_batch must have 2 dimensions (batch, "
                              f"features), got shape {X.shape}")
+        X = backend.to_module(X, self._device.module)  # a host batch goes to the device here
         for layer in self.layers:
             X = layer.forward(X, inference)
         return X
@@ -158,13 +188,15 @@ class NeuralNetwork:
         self.backward(self.loss.backward())
         return batch_loss
 
-    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                             read: bool = True) -> float:
         """``train_batch`` for the trainer, whose targets were checked once, at the door: the
         loss skips its per-batch checks (a loss that overrides ``forward`` still gets it)."""
         if type(self.loss).forward is not Loss.forward:
             return self.train_batch(x_batch, y_batch)
         prediction = self.forward(x_batch)
-        batch_loss = self.loss._forward_checked(prediction, y_batch)
+        y_batch = backend.to_device(y_batch, like=prediction)
+        batch_loss = self.loss._forward_checked(prediction, y_batch, read=read)
         self.backward(self.loss.backward())
         return batch_loss
 
@@ -173,10 +205,12 @@ class NeuralNetwork:
         """The loss of the prediction for ``x_batch`` against ``y_batch`` (the book's helper)."""
         return self.loss.forward(self.forward(x_batch, inference), y_batch)
 
-    def predict(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, X: np.ndarray, batch_size: int = 1024, to_host: bool = True) -> np.ndarray:
         """The network's output for every row of X, in batches (memory bounded by the batch).
 
-        Inference mode: dropout is off and no activation is kept once it returns.
+        Inference mode: dropout is off and no activation is kept once it returns. X may be a
+        host or a device array; the output is a NumPy array, or stays on the network's device
+        with ``to_host=False``.
         """
         check_positive("batch_size", batch_size, integer=True, owner="NeuralNetwork.predict")
         # values are checked and cast batch by batch (in _predict_batches), not as a whole: a
@@ -187,7 +221,8 @@ class NeuralNetwork:
         if len(X) == 0:
             raise ValueError(f"NeuralNetwork.predict: X is empty (shape {X.shape}); expected at "
                              f"least one row")
-        return self._predict_batches(X, batch_size, check=True)
+        output = self._predict_batches(X, batch_size, check=True)
+        return backend.to_host(output) if to_host else output
 
     def _predict_batches(self, X: np.ndarray, batch_size: int, check: bool = False
                          ) -> np.ndarray:
@@ -200,7 +235,8 @@ class NeuralNetwork:
                     batch = self._checked_batch(X, batch)
                 batch_output = self.forward(batch, inference=True)
                 if output is None:
-                    output = np.empty((len(X), *batch_output.shape[1:]), dtype=self.dtype)
+                    output = backend.empty((len(X), *batch_output.shape[1:]), self.dtype,
+                                           like=batch_output)
                 output[start:start + len(batch_output)] = batch_output
         finally:
             self._release()
@@ -248,8 +284,9 @@ class NeuralNetwork:
         return named
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter under its dotted name (``layers.0.W``, ``layers.0.B``, ...)."""
-        return {name: param.copy() for name, param in self.named_params()}
+        """A NumPy copy of every parameter under its dotted name (``layers.0.W``, ...), from any
+        device."""
+        return {name: backend.to_host(param, copy=True) for name, param in self.named_params()}
 
     def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> None:
         """Copy the arrays of ``state_dict`` into the parameters, in place, checking every key."""
@@ -285,7 +322,7 @@ class NeuralNetwork:
                                  f"dict, but the network expects shape {param.shape}")
             checked[key] = value
         for key, value in checked.items():
-            own[key][...] = value
+            own[key][...] = backend.to_device(value, like=own[key])
 
     def _build_from_state_dict(self, state_dict: Mapping[str, np.ndarray]) -> None:
         first = self.layers[0]
@@ -305,11 +342,12 @@ class NeuralNetwork:
         save_network(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> NeuralNetwork:
-        """Rebuild a network saved with ``save`` (never unpickles)."""
+    def load(cls, path: str | os.PathLike, device: Any = None) -> NeuralNetwork:
+        """Rebuild a network saved with ``save`` (never unpickles), on ``device`` if given."""
         from .persistence import load_network
 
-        return load_network(path)
+        net = load_network(path)
+        return net if device is None else net.to(device)
 
     # ------------------------------------------------------------------ description
     def count_params(self) -> int:
@@ -335,6 +373,8 @@ class NeuralNetwork:
                  if self.built else "not built yet (parameters appear on the first forward)")
         lines.append(f"loss: {self.loss!r}; dtype: {self.dtype.name}; seed: {self.seed}; {built}; "
                      f"total parameters: {self.count_params():,}")
+        if self._device != "cpu":
+            lines[-1] += f"; device: {self._device}"
         return "\n".join(lines)
 
     def __repr__(self) -> str:

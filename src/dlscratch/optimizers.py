@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import array_module, to_host, to_module
 from .schedules import ConstantLR, ExponentialDecay, LinearDecay, Schedule
 from .validation import (
     KeyMismatchError,
@@ -107,6 +108,7 @@ class Optimizer:
         self._decays: list[bool] | None = None  # per parameter: does weight decay apply?
         self._bound: list[np.ndarray] = []  # the parameter arrays the state was made for
         self._scratch_buffers: dict[tuple, np.ndarray] = {}
+        self._array_module = None  # where the state lives; None: not yet decided
 
     # ------------------------------------------------------------------ learning rate
     def lr_at(self, epoch: int, epochs: int) -> float:
@@ -147,6 +149,9 @@ class Optimizer:
                 a is not b for a, b in zip(params, self._bound)):
             self.check_fits(params, f"{type(self).__name__}.step")
             self._bound, self._decays = params, None
+        module = array_module(params[0]) if params else np
+        if module is not self._array_module:
+            self._follow_device(module)
         if self._decays is None:
             self._decays = self._weight_decay_mask(params)
         if self.clip_norm is not None:
@@ -168,12 +173,16 @@ class Optimizer:
         return [id(param) not in names or not is_bias_name(names[id(param)]) for param in params]
 
     def _clip_grad_norm(self, grads: list[np.ndarray]) -> None:
-        """g *= clip_norm / (||g||_2 + 1e-6) over all gradients together, when that is < 1."""
-        total_norm = math.sqrt(sum(float(np.vdot(grad, grad)) for grad in grads))
-        scale = self.clip_norm / (total_norm + 1e-6)  # torch's formula, epsilon included
-        if scale < 1.0:
-            for grad in grads:
-                grad *= scale
+        """g *= min(clip_norm / (||g||_2 + 1e-6), 1) over all gradients together (torch's rule).
+
+        The norm stays on the gradients' device (a 0-d array summed in float64): nothing is read
+        back to the host, and a factor of exactly 1 leaves the gradients' bits unchanged.
+        """
+        total = sum(np.vdot(grad, grad).astype(np.float64) for grad in grads)
+        scale = self.clip_norm / (np.sqrt(total) + 1e-6)  # torch's formula, epsilon included
+        scale = np.minimum(scale, 1.0)
+        for grad in grads:
+            grad *= scale.astype(grad.dtype)
 
     def _add_weight_decay(self, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """grad + weight_decay * param, in a scratch buffer (the network's gradient is kept)."""
@@ -215,6 +224,12 @@ class Optimizer:
                              f"of shapes {mine}, but the network's parameters have shapes "
                              f"{theirs}; an optimizer belongs to one network: create a new "
                              f"one (or call optim.reset() to start its state afresh)")
+    def _follow_device(self, module) -> None:
+        """Move the state to the parameters' device (after ``net.to(...)`` or a resume)."""
+        self.state = {name: [to_module(array, module) for array in arrays]
+                      for name, arrays in self.state.items()}
+        self._scratch_buffers = {}
+        self._array_module = module
 
     def _begin_step(self) -> None:
         """Compute what all parameters share in this step (Adam's bias corrections)."""
@@ -241,6 +256,7 @@ class Optimizer:
         self._decays = None
         self._bound = []
         self._scratch_buffers = {}
+        self._array_module = None
 
     # ------------------------------------------------------------------ state for checkpoints
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -251,6 +267,7 @@ class Optimizer:
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``state_arrays`` returned (copied, cast to the parameters' dtype)."""
         self.state = self._checked_state_arrays(arrays)
+        self._array_module = np  # moved to the parameters' device at the next step
 
     def _checked_state_arrays(self, arrays: Mapping[str, Any]) -> dict[str, list[np.ndarray]]:
         """The state ``arrays`` stand for, every name, shape and value checked; nothing set."""
@@ -283,15 +300,16 @@ class Optimizer:
                     raise ValueError(f"{owner}: {name}.{index} has shape {np.shape(array)}, the "
                                      f"parameter has shape {params[index].shape}")
                 dtype = params[index].dtype if params is not None else None
-                state[name].append(as_array(array, f"{name}.{index}", dtype, owner=owner,
-                                            allow_empty=True).copy())
+                state[name].append(as_array(to_host(array), f"{name}.{index}", dtype,
+                                            owner=owner, allow_empty=True).copy())
         return state
 
     def state_dict(self) -> dict:
         """JSON-ready scalars and copies of the arrays: restored, training continues exactly."""
         return {"lr": self.lr, "initial_lr": self.initial_lr, "steps": self.steps,
                 "first": self.first, "max_epochs": self.max_epochs,
-                "arrays": {name: array.copy() for name, array in self.state_arrays().items()}}
+                "arrays": {name: to_host(array, copy=True)
+                           for name, array in self.state_arrays().items()}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a ``state_dict``; everything is checked first, so a bad one changes nothing."""

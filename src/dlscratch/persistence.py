@@ -12,6 +12,7 @@ import numpy as np
 
 from ._archive import META_KEY, ModelFileError, read_archive
 from ._io import atomic_write, check_writable_target
+from .backend import to_host
 from .validation import check_path
 
 FORMAT_VERSION = 1
@@ -34,7 +35,7 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: d
     """
     if META_KEY in arrays:
         raise ValueError(f"write_npz: the array name {META_KEY!r} is reserved")
-    payload = {name: np.asarray(array) for name, array in arrays.items()}
+    payload = {name: to_host(array) for name, array in arrays.items()}  # from any device
     for name, array in payload.items():
         if array.dtype.kind not in "biuf":
             raise TypeError(f"write_npz: array {name!r} has dtype {array.dtype}; only numeric "

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
 from ._io import check_folder_writable
 from .callbacks import Callback, EarlyStopping
 from .losses import Loss
@@ -99,7 +100,19 @@ class History:
 
 
 class Trainer:
-    """Trains ``net`` with ``optim`` (``Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test)``)."""
+    """Trains ``net`` with ``optim`` (``Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test)``).
+
+    On a device (``net.to("cuda")``), ``fit`` takes host or device arrays. Data of at most
+    ``device_data_limit`` bytes (X and y, training and test together; 1 GiB by default) is
+    copied to the network's device once per ``fit``; larger data stays where it is and each
+    batch is copied when it is used. The shuffle is always drawn on the host, so a run repeats.
+    A step on a device reads nothing back: the batch losses are read together at the end of
+    each epoch, where a non-finite one stops the run (``TrainingDivergedError`` names its batch
+    as on the CPU, and the network gets the parameters of the end of the previous epoch).
+    """
+
+    #: the largest data set (bytes) that ``fit`` copies to the network's device in one piece
+    device_data_limit: int = 2 ** 30
 
     def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
         if not isinstance(net, NeuralNetwork):
@@ -188,6 +201,7 @@ class Trainer:
         y_train = self._checked_targets(y_train, "y_train", len(X_train))
         if y_test is not None:
             y_test = self._checked_targets(y_test, "y_test", len(X_test))
+        X_train, y_train, X_test, y_test = self._place_data(X_train, y_train, X_test, y_test)
 
         stopper = None
         if early_stopping and X_test is not None:
@@ -227,6 +241,18 @@ class Trainer:
             # the cast is checked: 1e300 does not fit in float32
             y = as_array(y, name, self.net.dtype, owner="Trainer.fit")
         return y
+
+    def _place_data(self, X_train, y_train, X_test, y_test) -> tuple:
+        """The data on the network's device: all of it when it fits in ``device_data_limit``,
+        else left where it is (batches are then copied one by one) except ``y_test``, which the
+        evaluation needs whole. On the CPU, device arrays are copied to the host once."""
+        arrays = (X_train, y_train, X_test, y_test)
+        module = self.net.device.module
+        if module is np:
+            return tuple(None if a is None else backend.to_host(a) for a in arrays)
+        whole = sum(a.nbytes for a in arrays if a is not None) <= self.device_data_limit
+        return tuple(None if a is None else backend.to_module(a, module)
+                     if whole or index == 3 else a for index, a in enumerate(arrays))
 
     def _output_shape(self) -> tuple[int, ...]:
         if not hasattr(self, "_cached_output_shape") or self._cached_for is not self.net.layers[-1]:
@@ -284,11 +310,15 @@ class _Run:
         n = len(self.X_train)
         batch_index = 0
         X_epoch = y_epoch = None
+        # on a device the batch losses stay there and are read once per epoch, together: a
+        # step never waits for the device (a diverged batch is found at the epoch's end)
+        deferred = self.net.device != "cpu"
         train_batch = self.net.train_batch
         if getattr(train_batch, "__func__", None) is NeuralNetwork.train_batch:
             # not replaced by a subclass or a patch: the targets were checked at the door, so
             # the batches skip the loss's per-batch checks
-            train_batch = self.net._train_batch_checked
+            checked = self.net._train_batch_checked
+            train_batch = (lambda X, y: checked(X, y, read=False)) if deferred else checked
         try:
             # boundary_state: the state after the last complete epoch (callbacks included); an
             # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
@@ -299,21 +329,27 @@ class _Run:
                 self.optim.set_epoch(epoch, self.epochs)
                 for callback in self.callbacks:
                     callback.on_epoch_begin(trainer, epoch + 1)
-                order = self.rng.permutation(n)
+                order = self.rng.permutation(n)  # drawn on the host, wherever the data is
                 if X_epoch is None:  # one shuffled copy for the whole run; batches are views
                     X_epoch = np.empty_like(self.X_train, order="C")
                     y_epoch = np.empty_like(self.y_train, order="C")
-                # mode="clip": with the default mode, take(out=) first fills a temporary copy
-                np.take(self.X_train, order, axis=0, out=X_epoch, mode="clip")
-                np.take(self.y_train, order, axis=0, out=y_epoch, mode="clip")
+                _take_rows(self.X_train, order, X_epoch)
+                _take_rows(self.y_train, order, y_epoch)
                 total = 0.0
+                losses = []
                 for batch_index, start in enumerate(range(0, n, self.batch_size)):
                     X_batch = X_epoch[start:start + self.batch_size]
                     loss = train_batch(X_batch, y_epoch[start:start + self.batch_size])
+                    if deferred:
+                        losses.append(loss)
+                        self.optim.step()
+                        continue
                     if not math.isfinite(loss):
                         self.diverged(loss, epoch, batch_index)
                     self.optim.step()
                     total += loss * len(X_batch)
+                if deferred:
+                    total = self.read_losses(losses, epoch)
                 train_loss = total / n
                 if not all(np.isfinite(param).all() for param in self.params):
                     self.diverged(math.nan, epoch, batch_index)
@@ -352,7 +388,7 @@ class _Run:
         fields = ["epoch", "loss", "lr"]
         if self.X_test is not None:
             output = self.trainer._output_shape()
-            placeholder = np.zeros((1, *output), dtype=self.net.dtype)
+            placeholder = backend.zeros((1, *output), self.net.dtype, like=self.y_test)
             with np.errstate(all="ignore"):
                 metrics = evaluation_metrics(self.net.loss, placeholder, self.y_test[:1])
             fields += ["val_loss", *metrics]
@@ -372,6 +408,20 @@ class _Run:
             callback.on_evaluate(self.trainer, self.epoch, logs)
         return logs
 
+    def read_losses(self, losses: list, epoch: int) -> float:
+        """Sum of loss * batch rows over a device epoch's batches, read back in one transfer;
+        the first non-finite loss stops the run as it would have at its batch."""
+        if all(backend.is_array(loss) for loss in losses):
+            losses = backend.to_host(np.stack(losses)).tolist()
+        total = 0.0
+        for batch_index, loss in enumerate(losses):
+            loss = float(loss)
+            if not math.isfinite(loss):
+                self.diverged(loss, epoch, batch_index)
+            rows = min(self.batch_size, len(self.X_train) - batch_index * self.batch_size)
+            total += loss * rows
+        return total
+
     def remember_good_params(self) -> None:
         for saved, param in zip(self.last_good, self.params):
             np.copyto(saved, param)
@@ -385,7 +435,7 @@ class _Run:
         if best is not None:
             restored = f"the parameters of the best evaluation (epoch {best.best_epoch})"
         for param, saved in zip(self.params, source):
-            np.copyto(param, saved)
+            np.copyto(param, backend.to_device(saved, like=param))
         self.history.stopped_epoch = epoch + 1
         lr = self.optim.lr
         message = (f"Training diverged: the loss became {loss} at epoch {epoch + 1}, batch "
@@ -404,13 +454,13 @@ class _Run:
         arrays = {f"net.{name}": array for name, array in self.net.state_dict().items()}
         optimizer = self.optim.state_dict()
         for name, array in optimizer.pop("arrays").items():
-            arrays[f"optim.{name}"] = np.array(array)
+            arrays[f"optim.{name}"] = backend.to_host(array, copy=True)
         callback_states = []
         for index, callback in enumerate(self.stateful_callbacks()):
             state, callback_arrays = callback.state_dict()
             callback_states.append({"class": type(callback).__name__, "state": state})
             for name, array in callback_arrays.items():
-                arrays[f"callback.{index}.{name}"] = np.array(array)
+                arrays[f"callback.{index}.{name}"] = backend.to_host(array, copy=True)
         meta = {"format": CHECKPOINT_FORMAT, "version": 1, "epoch": self.epoch,
                 "epochs": self.epochs, "batch_size": self.batch_size,
                 "eval_every": self.eval_every, "seed": self.seed,
@@ -717,6 +767,13 @@ def _check_history(data: Any, epoch: int, fail) -> None:
     if not isinstance(data["interrupted"], bool):
         raise fail(f"the checkpoint is malformed: history interrupted must be true or false, "
                    f"got {data['interrupted']!r}")
+def _take_rows(array, order: np.ndarray, out) -> None:
+    """out = array[order] (rows), on the device of ``array``; ``order`` is a host permutation."""
+    if backend.is_host(array):
+        # mode="clip": with the default mode, take(out=) first fills a temporary copy
+        np.take(array, order, axis=0, out=out, mode="clip")
+    else:  # CuPy's take has no mode argument
+        np.take(array, backend.to_device(order, like=array), axis=0, out=out)
 
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "Loss"]

@@ -1,0 +1,72 @@
+"""benchmarks/gpu.py is ready for a GPU: its CPU dry run (NumPy, torch on the CPU) runs end to end.
+
+No speed is asserted (a unit test never times anything); the dry run must print its table,
+train dlscratch and PyTorch from the same weights on the same batches, and find the device
+accuracy equal to the CPU run's (on the CPU they are the same run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import import_torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_the_gpu_benchmark_dry_run_on_the_cpu(tmp_path):
+    import_torch()  # the benchmark's peer; a failure, not a skip, in CI
+    records_path = tmp_path / "gpu.jsonl"
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "gpu.py"), "--device", "cpu",
+         "--batches", "16,64", "--rows", "256", "--epochs", "1", "--repeats", "1",
+         "--data", "synthetic", "--json", str(records_path)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "device: cpu" in done.stdout and "full float32" in done.stdout, done.stdout
+    records = [json.loads(line) for line in records_path.read_text().splitlines()]
+    assert not [r for r in records if "error" in r], records
+    trained = [r for r in records if "skipped" not in r]
+    assert {(r["workload"], r["batch"]) for r in trained} >= {("mlp", 16), ("mlp", 64)}
+    for record in trained:
+        assert record["dlscratch_per_s"] > 0 and record["torch_per_s"] > 0
+        assert record["ratio"] == record["dlscratch_per_s"] / record["torch_per_s"]
+        assert record["accuracy"] == record["accuracy_cpu"]
+        # same weights and batches, float32 in both: one epoch ends within a point of torch
+        assert abs(record["accuracy"] - record["accuracy_torch"]) <= 1.0, record
+        assert f"{record['workload']:8} {record['batch']:>6}" in done.stdout
+    for record in records:
+        if "skipped" in record:  # a workload whose layers are not merged yet says so
+            assert f"{record['workload']}: skipped: dlscratch.layers has no" in done.stdout
+
+
+def test_the_gpu_benchmark_runs_dlscratch_through_cupys_code_paths(monkeypatch, tmp_path,
+                                                                   capsys):
+    """The device branch of the script (``--device cuda``) on a fake cupy: dlscratch only
+    (PyTorch has no GPU here), checked against the CPU run it prints beside it."""
+    import importlib.util
+
+    from strict_array import install_fake_cupy
+
+    install_fake_cupy(monkeypatch)
+    spec = importlib.util.spec_from_file_location("gpu_benchmark",
+                                                  os.path.join(ROOT, "benchmarks", "gpu.py"))
+    gpu = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_benchmark", gpu)  # dataclasses look their module up
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts src/ first
+    spec.loader.exec_module(gpu)
+    records_path = tmp_path / "gpu.jsonl"
+    status = gpu.main(["--device", "cuda", "--no-torch", "--workloads", "mlp", "--batches",
+                       "32", "--rows", "192", "--epochs", "1", "--repeats", "1", "--data",
+                       "synthetic", "--json", str(records_path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "device: cuda:0" in out
+    (record,) = [json.loads(line) for line in records_path.read_text().splitlines()]
+    assert record["device"] == "cuda:0" and record["dlscratch_per_s"] > 0
+    assert record["accuracy"] == record["accuracy_cpu"]  # the fake computes with NumPy
+    assert "torch_per_s" not in record
