@@ -236,9 +236,20 @@ class NeuralNetwork:
                              for name, param in zip(names, layer.params))
         return named
 
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        """(``layers.<i>.<name>``, array) for every buffer: state that is not trained, such as
+        batch norm's ``running_mean``; saved with the parameters, never in ``params()``."""
+        named = []
+        for index, layer in enumerate(self.layers):
+            buffers = getattr(layer, "buffers", None)
+            if isinstance(layer, Layer) and buffers:
+                named.extend((f"layers.{index}.{name}", buffer)
+                             for name, buffer in zip(layer.buffer_names(), buffers))
+        return named
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter under its dotted name (``layers.0.W``, ``layers.0.B``, ...)."""
-        return {name: param.copy() for name, param in self.named_params()}
+        """A copy of every parameter and buffer under its dotted name (``layers.0.W``, ...)."""
+        return {name: array.copy() for name, array in self.named_params() + self.named_buffers()}
 
     def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> None:
         """Copy the arrays of ``state_dict`` into the parameters, in place, checking every key."""
@@ -249,7 +260,7 @@ class NeuralNetwork:
             raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
         if not self.built:
             self._build_from_state_dict(state_dict)
-        own = dict(self.named_params())
+        own = dict(self.named_params() + self.named_buffers())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         if strict and (missing or unexpected):
@@ -299,14 +310,36 @@ class NeuralNetwork:
         """The number of scalar parameters."""
         return int(sum(param.size for param in self.params()))
 
+    def _output_shapes(self) -> list[tuple[int, ...]] | None:
+        """The shape of one output row of every layer (None before the network is built).
+
+        Found by passing one row of zeros through the layers in inference mode, so it holds
+        for any layer, whatever it does to the shape.
+        """
+        if not self.built or self.input_shape is None:
+            return None
+        from .backend import zeros
+
+        params = self.params()
+        like = params[0] if params else np.empty(0, dtype=self.dtype)
+        X = zeros((1, *self.input_shape), self.dtype, like=like)
+        shapes = []
+        try:
+            for layer in self.layers:
+                X = layer.forward(X, inference=True)
+                shapes.append(tuple(X.shape[1:]))
+        finally:
+            self._release()
+        return shapes
+
     def summary(self) -> str:
         """A table of the layers: type, activation, output shape and parameter count."""
         rows = [("#", "layer", "output shape", "params")]
+        shapes = self._output_shapes()
         for index, layer in enumerate(self.layers):
             output_shape = "?"
-            if isinstance(layer, Layer) and not layer.first:
-                if layer.params:
-                    output_shape = f"(batch, {layer.neurons})"
+            if shapes is not None:
+                output_shape = f"(batch, {', '.join(map(str, shapes[index]))})"
             elif not isinstance(layer, Layer):
                 output_shape = "(as input)"
             count = sum(p.size for p in getattr(layer, "params", ()))

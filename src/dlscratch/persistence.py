@@ -244,7 +244,7 @@ def save_network(net, path: str | os.PathLike) -> None:
     for index, (layer, description) in enumerate(zip(net.layers, meta["layers"])):
         _check_rebuilds(layer, description, f"layers[{index}]", "layer")
     _check_rebuilds(net.loss, meta["loss"], "loss", "loss")
-    write_npz(path, dict(net.named_params()), meta)
+    write_npz(path, dict(net.named_params() + net.named_buffers()), meta)
 
 
 def _check_rebuilds(obj: Any, description: dict, where: str, role: str) -> None:

@@ -1,0 +1,199 @@
+"""Pooling: the maximum or the mean of each k x k window (MaxPool2D, AvgPool2D), or of the image.
+
+Windows are read as k * k strided slices of the input, one per offset inside the window (the
+same slices as im2col, see ``conv.py``); there is no loop over pixels, channels or images, and
+the code runs unchanged on device arrays. No padding (PyTorch's default): the output is
+``floor((H - size) / stride) + 1`` rows high, and rows that no window reaches are not used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import zeros
+from .base import Operation
+from .conv import WindowGeometry, col2im
+from .reshape import OperationLayer
+from .validation import check_positive
+
+
+class _PoolOperation(Operation):
+    def __init__(self, size: int, stride: int) -> None:
+        super().__init__()
+        self.size, self.stride = size, stride
+        self._geometry: WindowGeometry | None = None
+        self._geometry_for: tuple[int, int] | None = None
+
+    def geometry(self, height: int, width: int) -> WindowGeometry:
+        """The windows of an H x W image (checked: the window must fit)."""
+        if self._geometry_for != (height, width):
+            if height < self.size or width < self.size:
+                raise ValueError(f"{type(self).__name__}: the pooling window ({self.size} x "
+                                 f"{self.size}, size={self.size}) is larger than the input "
+                                 f"({height} x {width}); expected a size of at most "
+                                 f"{min(height, width)}")
+            self._geometry = WindowGeometry(height, width, self.size, self.stride, (0, 0, 0, 0))
+            self._geometry_for = (height, width)
+        return self._geometry
+
+    def _windows(self):
+        """(i, j, the input slice read at window offset (i, j)) for every offset."""
+        geometry = self.geometry(*self.input_.shape[2:])
+        x = self.input_
+        for i, j, _, in_rows, _, in_cols in geometry.offsets:
+            yield i, j, x[:, :, in_rows, in_cols]
+
+    def get_config(self) -> dict:
+        return {"size": self.size, "stride": self.stride}
+
+
+class MaxPool2DOperation(_PoolOperation):
+    """out[n, c, h, w] = max over the window of x[n, c, s*h + i, s*w + j];  dL/dx = dL/dout at
+    the window's first maximum (row-major order, as PyTorch), 0 elsewhere.
+
+    X: (batch, C, H, W), out: (batch, C, Ho, Wo).
+    """
+
+    _argmax: np.ndarray | None = None
+
+    def _output(self, inference: bool = False) -> np.ndarray:
+        windows = self._windows()
+        _, _, first = next(windows)
+        out = first.copy()
+        # which offset holds the maximum: the first one wins ties (a strict comparison), so a
+        # window of equal values (zeros after a ReLU) sends its gradient to one input only
+        index_type = np.uint8 if self.size * self.size <= 256 else np.int32
+        argmax = None if inference else np.zeros_like(out, dtype=index_type)
+        better = np.empty_like(out, dtype=bool)
+        for index, (_, _, window) in enumerate(windows, start=1):
+            np.greater(window, out, out=better)
+            np.copyto(out, window, where=better)
+            if argmax is not None:
+                np.copyto(argmax, index, where=better)
+        self._argmax = argmax
+        return out
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        geometry = self.geometry(*self.input_.shape[2:])
+        argmax = self._argmax
+        if argmax is None:  # forward ran in inference mode
+            self._output(inference=False)
+            argmax = self._argmax
+        grad = zeros(self.input_.shape, output_grad.dtype, like=output_grad)
+        routed = np.empty_like(output_grad)
+        for index, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
+            np.multiply(output_grad, argmax == index, out=routed)
+            target = grad[:, :, in_rows, in_cols]
+            np.add(target, routed, out=target)
+        return grad
+
+    def _release(self) -> None:
+        super()._release()
+        self._argmax = None
+
+
+class AvgPool2DOperation(_PoolOperation):
+    """out[n, c, h, w] = mean over the window of x[n, c, s*h + i, s*w + j];
+    dL/dx = the sum, over the windows that read x, of dL/dout / size^2.
+
+    X: (batch, C, H, W), out: (batch, C, Ho, Wo).
+    """
+
+    def _output(self, inference: bool = False) -> np.ndarray:
+        windows = self._windows()
+        _, _, first = next(windows)
+        out = first.copy()
+        for _, _, window in windows:
+            np.add(out, window, out=out)
+        out *= 1.0 / (self.size * self.size)
+        return out
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        geometry = self.geometry(*self.input_.shape[2:])
+        share = output_grad * (1.0 / (self.size * self.size))
+        k = self.size
+        # every offset gets the same share: col2im of the share broadcast over the k x k offsets
+        N, C, Ho, Wo = share.shape
+        cols = np.broadcast_to(share.reshape(N, C, 1, 1, Ho, Wo), (N, C, k, k, Ho, Wo))
+        return col2im(cols, geometry, self.input_.shape)
+
+
+class GlobalAvgPool2DOperation(Operation):
+    """out[n, c] = mean over h, w of x[n, c, h, w];  dL/dx[n, c, h, w] = dL/dout[n, c] / (H * W).
+
+    X: (batch, C, H, W), out: (batch, C).
+    """
+
+    def _output(self, inference: bool = False) -> np.ndarray:
+        N, C = self.input_.shape[:2]
+        return self.input_.reshape(N, C, -1).mean(axis=2)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        N, C, H, W = self.input_.shape
+        grad = np.empty_like(self.input_)
+        grad[...] = (output_grad * (1.0 / (H * W))).reshape(N, C, 1, 1)
+        return grad
+
+
+def _check_4d(layer: OperationLayer, input_: np.ndarray) -> None:
+    if getattr(input_, "ndim", None) != 4:
+        raise ValueError(f"{type(layer).__name__}.forward: input must have 4 dimensions (batch, "
+                         f"channels, height, width), got shape {getattr(input_, 'shape', None)}")
+
+
+class _Pool2D(OperationLayer):
+    operation_class: type[_PoolOperation]
+
+    def __init__(self, size: int, stride: int | None = None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        check_positive("size", size, integer=True, owner=owner)
+        if stride is not None:
+            check_positive("stride", stride, integer=True, owner=owner)
+        self.size = int(size)
+        self.stride = self.size if stride is None else int(stride)
+
+    def _make_operation(self, input_: np.ndarray) -> Operation:
+        _check_4d(self, input_)
+        operation = self.operation_class(self.size, self.stride)
+        operation.geometry(*input_.shape[2:])  # refuse a window larger than the image now
+        return operation
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one output row for input rows of ``input_shape`` (C, H, W)."""
+        channels, height, width = input_shape
+        return (channels, (height - self.size) // self.stride + 1,
+                (width - self.size) // self.stride + 1)
+
+    def get_config(self) -> dict:
+        return {"size": self.size, "stride": self.stride}
+
+
+class MaxPool2D(_Pool2D):
+    """The maximum of each ``size`` x ``size`` window, windows ``stride`` apart (default: size).
+
+    X: (batch, C, H, W), out: (batch, C, floor((H - size) / stride) + 1, same for W).
+    """
+
+    operation_class = MaxPool2DOperation
+
+
+class AvgPool2D(_Pool2D):
+    """The mean of each ``size`` x ``size`` window, windows ``stride`` apart (default: size).
+
+    X: (batch, C, H, W), out: (batch, C, floor((H - size) / stride) + 1, same for W).
+    """
+
+    operation_class = AvgPool2DOperation
+
+
+class GlobalAvgPool2D(OperationLayer):
+    """The mean of each channel over the whole image: (batch, C, H, W) -> (batch, C)."""
+
+    def _make_operation(self, input_: np.ndarray) -> Operation:
+        _check_4d(self, input_)
+        return GlobalAvgPool2DOperation()
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one output row for input rows of ``input_shape`` (C, H, W)."""
+        return (input_shape[0],)
