@@ -23,10 +23,13 @@ class Layer(Operation):
     the array ``dtype``.
     """
 
+    # True for a layer whose output size follows its input (pooling, flattening, batch norm):
+    # its neurons is None
+    sized_by_input = False
+
     def __init__(self, neurons: int | None) -> None:
         super().__init__()
-        # None: a layer whose output size follows its input (pooling, flattening, batch norm)
-        if neurons is not None:
+        if neurons is not None or not self.sized_by_input:
             check_positive("neurons", neurons, integer=True, owner=type(self).__name__)
             neurons = int(neurons)
         self.neurons = neurons

@@ -210,8 +210,13 @@ class NeuralNetwork:
         if expected is not None and tuple(X.shape[1:]) != expected:
             found = X.shape[1:] if X.ndim > 2 else X.shape[1]
             wanted = expected if len(expected) > 1 else expected[0]
+            hint = ""
+            if len(expected) > 1 and int(np.prod(X.shape[1:])) == int(np.prod(expected)):
+                # the usual mistake with images: no channel axis, or flat rows
+                hint = (f"; reshape it to (batch, {', '.join(map(str, expected))}), e.g. "
+                        f"{name}.reshape(-1, {', '.join(map(str, expected))})")
             raise ValueError(f"{owner}: {name} has {found} features per row (shape {X.shape}), "
-                             f"but the network was built for {wanted}")
+                             f"but the network was built for {wanted}{hint}")
 
     def _release(self) -> None:
         for layer in self.layers:

@@ -99,6 +99,8 @@ class BatchNorm(Layer):
     model, never trained.
     """
 
+    sized_by_input = True
+
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__(neurons=None)
         check_number("momentum", momentum, low=0, high=1, low_open=False, owner="BatchNorm")

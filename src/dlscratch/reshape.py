@@ -28,6 +28,8 @@ class OperationLayer(Layer):
     built for and refuses others, and it can stand anywhere in a ``NeuralNetwork``.
     """
 
+    sized_by_input = True
+
     def __init__(self) -> None:
         super().__init__(neurons=None)
 

@@ -113,8 +113,10 @@ class Trainer:
         ``restart`` re-draws the initial weights from the network's seed and resets the
         optimizer; ``restart=False`` continues from the current parameters. ``checkpoint``
         writes the whole training state every ``checkpoint_every`` epochs; ``resume_from``
-        continues such a run exactly. ``single_output`` and ``conv_testing`` are accepted for
-        the book's signature and have no effect.
+        continues such a run exactly. ``conv_testing`` prints, as the book's chapter-5 trainer,
+        the loss of every 10th batch and the test accuracy every 100 batches (a sign of life in
+        long convolution epochs). ``single_output`` is accepted for the book's signature and
+        has no effect.
         """
         owner = "Trainer.fit"
         for name, value in (("epochs", epochs), ("eval_every", eval_every),
@@ -168,6 +170,7 @@ class Trainer:
             callbacks.insert(0, stopper)
         run = _Run(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
                    callbacks, checkpoint, checkpoint_every)
+        run.conv_testing = bool(conv_testing)
         self.epochs = epochs
         self.resuming = resume_from is not None
         if self.resuming:
@@ -236,6 +239,7 @@ class _Run:
         self.last_good = [param.copy() for param in self.params]
         self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
         self.stopped_at_resume = False
+        self.conv_testing = False
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> History:
@@ -279,6 +283,8 @@ class _Run:
                         self.diverged(loss, epoch, batch_index)
                     self.optim.step()
                     total += loss * len(X_batch)
+                    if self.conv_testing:
+                        self.conv_testing_lines(batch_index, loss)
                 train_loss = total / n
                 if not all(np.isfinite(param).all() for param in self.params):
                     self.diverged(math.nan, epoch, batch_index)
@@ -310,6 +316,19 @@ class _Run:
         for callback in self.callbacks:
             callback.on_train_end(trainer, self.history)
         return self.history
+
+    def conv_testing_lines(self, batch_index: int, loss: float) -> None:
+        """The book's chapter-5 progress: batch loss every 10 batches, accuracy every 100."""
+        if batch_index % 10 == 0:
+            self.trainer.say(f"batch {batch_index} loss {loss}")
+        if batch_index % 100 == 0 and batch_index > 0 and self.X_test is not None:
+            from .metrics import evaluation_metrics
+
+            prediction = self.net._predict_batches(self.X_test, 1024)
+            metrics = evaluation_metrics(self.net.loss, prediction, self.y_test)
+            if "accuracy" in metrics:
+                self.trainer.say(f"Validation accuracy after {batch_index} batches is "
+                                 f"{100 * metrics['accuracy']:.2f}%")
 
     def evaluate(self) -> dict[str, float]:
         """Validation loss and metrics, recorded in the history and passed to callbacks."""
@@ -353,7 +372,8 @@ class _Run:
         """Everything needed to continue this run exactly: arrays and a JSON description."""
         from .persistence import network_description
 
-        arrays = {f"net.{name}": param.copy() for name, param in self.net.named_params()}
+        arrays = {f"net.{name}": array.copy()
+                  for name, array in self.net.named_params() + self.net.named_buffers()}
         optimizer = self.optim.state_dict()
         for name, array in optimizer.pop("arrays").items():
             arrays[f"optim.{name}"] = np.array(array)
@@ -416,7 +436,7 @@ class _Run:
                              f"call's callbacks with state are {expected}; resume with the same "
                              f"ones in the same order")
         net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
-        own = dict(self.net.named_params())
+        own = dict(self.net.named_params() + self.net.named_buffers())
         missing = [key for key in own if key not in net_arrays]
         unexpected = [key for key in net_arrays if key not in own]
         wrong = [f"{key} has shape {net_arrays[key].shape} in the checkpoint, the network "
