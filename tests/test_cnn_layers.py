@@ -484,3 +484,27 @@ def test_a_checkpointed_run_resumes_exactly_with_batch_norm_statistics(tmp_path)
     assert "layers.1.running_mean" in resumed_state
     for key, value in full_state.items():
         np.testing.assert_array_equal(resumed_state[key], value, err_msg=key)
+
+
+def test_the_modern_block_conv_batch_norm_activation_pool_trains_saves_and_loads(tmp_path):
+    """An activation stands as a layer of its own between BatchNorm and pooling."""
+    net = NeuralNetwork([Conv2D(4, 3, bias=False), BatchNorm(), ReLU(), MaxPool2D(2),
+                         Conv2D(6, 3, bias=False), BatchNorm(), ReLU(), MaxPool2D(2),
+                         Flatten(), Dense(3, activation=Linear())], SoftmaxCrossEntropy(), seed=2)
+    X, y = _images(n=32, seed=5)
+    history = Trainer(net, SGDMomentum(lr=0.05)).fit(X, y, epochs=3, batch_size=8,
+                                                     verbose=False, early_stopping=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert "(batch, 6, 2, 2)" in net.summary()
+    net.save(tmp_path / "modern.npz")
+    loaded = NeuralNetwork.load(tmp_path / "modern.npz")
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_a_network_with_a_standalone_activation_passes_the_gradient_check():
+    rng = np.random.default_rng(8)
+    net = NeuralNetwork([Conv2D(3, 3, bias=False), BatchNorm(), Tanh(), AvgPool2D(2),
+                         GlobalAvgPool2D(), Dense(2, activation=Linear())],
+                        SoftmaxCrossEntropy(), seed=1, dtype=np.float64)
+    X = rng.standard_normal((3, 2, 6, 6))
+    check_network(net, X, np.eye(2)[[0, 1, 1]])

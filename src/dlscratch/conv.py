@@ -226,20 +226,26 @@ Conv2D_Op = Conv2DOperation
 class ChannelBiasAdd(ParamOperation):
     """out = X + B over the channel axis (axis 1);  dL/dX = dL/dout;  dL/dB = sum over the rest.
 
-    X: (batch, C) or (batch, C, H, W) (any rank >= 2), B: (C,).
+    X: (batch, C) or (batch, C, H, W) (any rank >= 2), B: (C,). With ``in_place`` the sum is
+    written into X itself (for a layer whose previous operation hands over a fresh array that
+    nothing else reads, as the convolution does: one pass over the output instead of two).
     """
 
-    def __init__(self, B: np.ndarray) -> None:
+    def __init__(self, B: np.ndarray, in_place: bool = False) -> None:
         if B.ndim != 1:
             raise ValueError(f"ChannelBiasAdd: B must have shape (channels,), got {B.shape}")
         super().__init__(B)
+        self.in_place = bool(in_place)
 
     def _broadcast(self, array: np.ndarray, ndim: int) -> np.ndarray:
         return array.reshape((1, -1) + (1,) * (ndim - 2))
 
     def _output(self, inference: bool = False) -> np.ndarray:
         _check_channels(self, self.input_, self.param.shape[0])
-        return self.input_ + self._broadcast(self.param, self.input_.ndim)
+        bias = self._broadcast(self.param, self.input_.ndim)
+        if self.in_place:
+            return np.add(self.input_, bias, out=self.input_)
+        return self.input_ + bias
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return output_grad
@@ -382,7 +388,8 @@ class Conv2D(Layer):
         self.operations = [convolution]
         if self.bias:
             self.params.append(zeros((self.out_channels,), self.dtype, like=like))
-            self.operations.append(ChannelBiasAdd(self.params[1]))
+            # in place: the convolution's output is a new array that only this sum reads
+            self.operations.append(ChannelBiasAdd(self.params[1], in_place=True))
         self.operations.append(self.activation)
         if self.flatten:
             self.operations.append(FlattenOperation())

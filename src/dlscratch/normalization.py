@@ -135,7 +135,9 @@ class BatchNorm(Layer):
         self.params = [gamma, beta]
         self.buffers = [running_mean, running_var]
         self.operations = [BatchNormalize(running_mean, running_var, self.momentum, self.eps),
-                           ChannelScale(gamma), ChannelBiasAdd(beta)]
+                           ChannelScale(gamma),
+                           # in place: the scaled array is new and only this sum reads it
+                           ChannelBiasAdd(beta, in_place=True)]
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of one output row: that of the input."""
