@@ -61,13 +61,17 @@ def book_network(seed: int = BOOK_SEED, dtype: str = "float32") -> NeuralNetwork
         loss=SoftmaxCrossEntropy(), seed=seed, dtype=dtype)
 
 
-def modern_network(seed: int = BOOK_SEED, dtype: str = "float32") -> NeuralNetwork:
-    """Two Conv2D(5x5) ReLU -> BatchNorm -> MaxPool2D(2) blocks (16, 32), Dense(128), Dense(10)."""
+def modern_network(seed: int = BOOK_SEED, dtype: str = "float32",
+                   dropout: float = 0.7) -> NeuralNetwork:
+    """Two Conv2D(5x5) ReLU -> BatchNorm -> MaxPool2D(2) blocks (16, 32), Dense(128), Dense(10).
+
+    ``dropout`` is the keep probability of the 128 hidden units (1.0: no dropout).
+    """
     return NeuralNetwork(
         layers=[Conv2D(16, 5, weight_init="he", activation=ReLU()), BatchNorm(), MaxPool2D(2),
                 Conv2D(32, 5, weight_init="he", activation=ReLU()), BatchNorm(), MaxPool2D(2),
                 Flatten(),
-                Dense(128, activation=ReLU(), weight_init="he", dropout=0.7),
+                Dense(128, activation=ReLU(), weight_init="he", dropout=dropout),
                 Dense(10, activation=Linear(), weight_init="glorot")],
         loss=SoftmaxCrossEntropy(), seed=seed, dtype=dtype)
 
@@ -106,9 +110,10 @@ class BatchProgress:
     """
 
     def __init__(self, name: str, n_train: int, batch_size: int, epochs: int, log: Log,
-                 seconds: float = PROGRESS_SECONDS) -> None:
+                 seconds: float | None = None) -> None:
         self.name, self.n_train, self.batch_size, self.epochs = name, n_train, batch_size, epochs
-        self.log, self.seconds = log, seconds
+        self.log = log
+        self.seconds = PROGRESS_SECONDS if seconds is None else seconds
         self.steps = 0
         self.epoch = 1
         self.epoch_started = self.last = time.perf_counter()
