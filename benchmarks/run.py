@@ -404,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int,
                         help="threads for both systems: torch.set_num_threads and "
                              "OPENBLAS_NUM_THREADS (default: torch 2, OpenBLAS's own default)")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="CNN workloads only: train on the first N images (a quick check; "
+                             "the figures then mean little)")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the import-time and memory/scale checks")
     parser.add_argument("--clean-openblas-env", action="store_true",
@@ -451,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             for system in systems[shift:] + systems[:shift]:
                 job = dict(workload=workload, system=system, round=round_index, data=data,
                            src=src, threads=args.threads, repeats=args.repeats)
+                if args.limit:
+                    job["limit"] = args.limit
                 record = run_job(job, env)
                 records.append(record)
                 if "error" in record:
