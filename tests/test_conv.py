@@ -34,6 +34,8 @@ CONFIGS = [
     (2, 1, 12, 13, 3, 5, 2, 2),
     (2, 3, 9, 8, 2, 4, 3, 2),           # even kernel, stride 3, padding 2
     (1, 4, 6, 5, 2, 1, 1, 0),           # 1 x 1 kernel: reads the image itself
+    (2, 3, 7, 8, 2, 1, 2, 0),           # 1 x 1 kernel, stride 2
+    (2, 2, 4, 5, 3, 1, 1, 1),           # 1 x 1 kernel on padding
     (2, 2, 5, 5, 3, 5, 1, 0),           # kernel as large as the image: a 1 x 1 output
     (2, 2, 3, 4, 2, 5, 1, 1),           # kernel as large as the padded height
     (2, 2, 6, 7, 2, 3, 1, "valid"),

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from .activations import Linear
-from .backend import zeros
+from .backend import empty, zeros
 from .base import Operation, ParamOperation
 from .dropout import Dropout
 from .layers import Layer
@@ -67,9 +67,57 @@ class WindowGeometry:
         # (i, j, output rows, input rows, output columns, input columns)
         self.offsets = [(i, j, rows[i][0], rows[i][1], cols[j][0], cols[j][1])
                         for i in range(kernel) for j in range(kernel)]
+        self.rows = FlatRows(height, width, kernel, padding) if stride == 1 else None
         # every output reads the image at every offset: no zero entries, nothing to keep zero
         self.no_padding = all(r.stop - r.start == self.out_height and c.stop - c.start
                               == self.out_width for _, _, r, _, c, _ in self.offsets)
+
+
+class FlatRows:
+    """Stride 1 on flattened padded planes: the window at offset (i, j) of output (h, w) reads
+    flat position ``(h + i) * Wp + (w + j)`` of the padded plane (Wp its width), so for each
+    offset the whole output grid is one contiguous run starting at ``i * Wp + j``, if the output
+    is computed ``Wp`` wide: its last ``Wp - Wo`` columns read across a row's end and are
+    dropped. Copies and sums over long runs instead of rows of ``Wo`` numbers: im2col and col2im
+    run several times faster, for ``Wp / Wo`` times the product's work (1.14 for 5 x 5 on 28 x 28).
+    """
+
+    def __init__(self, height: int, width: int, kernel: int,
+                 padding: tuple[int, int, int, int]) -> None:
+        top, bottom, left, right = padding
+        self.height, self.width, self.top, self.left = height, width, top, left
+        self.padded_height, self.padded_width = height + top + bottom, width + left + right
+        out_height = self.padded_height - kernel + 1
+        self.length = out_height * self.padded_width
+        # the last run ends k - 1 numbers past the plane: zeros
+        self.flat_size = self.padded_height * self.padded_width + kernel - 1
+        self.starts = [i * self.padded_width + j for i in range(kernel) for j in range(kernel)]
+
+    def interior(self, flat: np.ndarray) -> np.ndarray:
+        """The image inside the padded flat planes (N, C, flat_size): a view."""
+        N, C = flat.shape[:2]
+        plane = flat[:, :, :self.padded_height * self.padded_width]
+        plane = plane.reshape(N, C, self.padded_height, self.padded_width)
+        return plane[:, :, self.top:self.top + self.height, self.left:self.left + self.width]
+
+
+def im2col_rows(padded: np.ndarray, rows: FlatRows, out: np.ndarray) -> np.ndarray:
+    """``out[n, c, i, j] = padded[n, c, i * Wp + j:][:length]``: (N, C, k, k, length)."""
+    N, C = padded.shape[:2]
+    flat_out = out.reshape(N, C, len(rows.starts), rows.length)
+    for index, start in enumerate(rows.starts):
+        flat_out[:, :, index] = padded[:, :, start:start + rows.length]
+    return out
+
+
+def col2im_rows(cols: np.ndarray, rows: FlatRows, input_shape: tuple[int, ...]) -> np.ndarray:
+    """The adjoint of ``im2col_rows`` then ``interior``: cols (N, C, k * k, length) -> dX."""
+    N, C = cols.shape[:2]
+    grad = zeros((N, C, rows.flat_size), cols.dtype, like=cols)
+    for index, start in enumerate(rows.starts):
+        target = grad[:, :, start:start + rows.length]
+        np.add(target, cols[:, :, index], out=target)
+    return rows.interior(grad).copy()
 
 
 def im2col(x: np.ndarray, geometry: WindowGeometry, out: np.ndarray | None = None
@@ -145,7 +193,9 @@ class Conv2DOperation(ParamOperation):
         self._geometry: WindowGeometry | None = None
         self._geometry_for: tuple[int, int] | None = None
         self._cols: np.ndarray | None = None
-        self._workspace: np.ndarray | None = None  # the im2col buffer of training batches
+        self._buffers: dict[str, np.ndarray] = {}  # work arrays reused from batch to batch
+        self._wide: np.ndarray | None = None
+        self._wide_for: np.ndarray | None = None
 
     def geometry(self, height: int, width: int) -> WindowGeometry:
         """The window geometry for H x W inputs (checked: the kernel must fit)."""
@@ -163,56 +213,98 @@ class Conv2DOperation(ParamOperation):
             self._geometry_for = (height, width)
         return self._geometry
 
-    def _columns(self, inference: bool) -> np.ndarray:
+    def _buffer(self, name: str, shape: tuple[int, ...], like: np.ndarray, inference: bool,
+                zeroed: bool = True) -> np.ndarray:
+        """A work array kept from batch to batch in training (a fresh one in inference, where
+        batches are large and rare); only allocated zeros stay zero where never written."""
+        make = zeros if zeroed else empty
+        if inference:
+            return make(shape, like.dtype, like=like)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype \
+                or type(buffer) is not type(like):
+            buffer = self._buffers[name] = make(shape, like.dtype, like=like)
+        return buffer
+
+    def _rows(self) -> bool:
+        """Whether the flat-row layout is used: stride 1, except a 1 x 1 kernel without padding."""
+        return self.stride == 1 and not (self.kernel == 1 and not any(self.padding))
+
+    def _output(self, inference: bool = False) -> np.ndarray:
         x = self.input_
         N, C, H, W = x.shape
         geometry = self.geometry(H, W)
-        k = self.kernel
-        if k == 1 and self.stride == 1 and geometry.no_padding:
-            return x.reshape(N, C, 1, 1, H, W)  # a 1 x 1 convolution reads the image itself
-        shape = (N, C, k, k, geometry.out_height, geometry.out_width)
-        workspace = self._workspace
-        if inference:
-            # predict's batches are large and rare: a fresh buffer, dropped afterwards
-            workspace = None
-        elif workspace is None or workspace.shape != shape or workspace.dtype != x.dtype \
-                or type(workspace) is not type(x):
-            workspace = self._workspace = zeros(shape, x.dtype, like=x)
-        return im2col(x, geometry, workspace)
-
-    def _output(self, inference: bool = False) -> np.ndarray:
-        N = self.input_.shape[0]
-        O = self.param.shape[0]
-        cols = self._columns(inference)
-        self._cols = None if inference else cols
-        _, _, _, _, Ho, Wo = cols.shape
+        O, k = self.param.shape[0], self.kernel
+        Ho, Wo = geometry.out_height, geometry.out_width
         W2 = self.param.reshape(O, -1)
-        # one batched product (N small GEMMs): the result is already NCHW, nothing to transpose
-        out = np.matmul(W2, cols.reshape(N, -1, Ho * Wo))
+        if self._rows():
+            rows = geometry.rows
+            padded = self._buffer("padded", (N, C, rows.flat_size), x, inference)
+            rows.interior(padded)[...] = x
+            cols = self._buffer("cols", (N, C, k, k, rows.length), x, inference, zeroed=False)
+            im2col_rows(padded, rows, cols)
+            self._cols = None if inference else cols
+            # one batched product (N small GEMMs): already NCHW, only the unused columns to drop
+            wide = np.matmul(W2, cols.reshape(N, C * k * k, rows.length))
+            return wide.reshape(N, O, Ho, rows.padded_width)[:, :, :, :Wo].copy()
+        if k == 1 and not any(self.padding):
+            cols = x[:, :, ::self.stride, ::self.stride].reshape(N, C, 1, 1, Ho, Wo)
+        else:
+            workspace = self._buffer("cols", (N, C, k, k, Ho, Wo), x, inference)
+            cols = im2col(x, geometry, workspace)
+        self._cols = None if inference else cols
+        out = np.matmul(W2, cols.reshape(N, C * k * k, Ho * Wo))
         return out.reshape(N, O, Ho, Wo)
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
+        """dL/dW and dL/dX (see the class); the flat-row gradient is shared by the two only."""
+        try:
+            return super().backward(output_grad)
+        finally:
+            self._wide = self._wide_for = None
+
+    def _wide_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        """dL/dout on the flat-row grid, (N, O, Ho * padded width), zero in the unused columns
+        (so the columns read across a row's end contribute nothing)."""
+        if self._wide_for is not output_grad:
+            N, O, Ho, Wo = output_grad.shape
+            rows = self.geometry(*self.input_.shape[2:]).rows
+            wide = self._buffer("grad", (N, O, Ho, rows.padded_width), output_grad, False)
+            wide[:, :, :, :Wo] = output_grad
+            self._wide, self._wide_for = wide.reshape(N, O, rows.length), output_grad
+        return self._wide
+
+    def _columns_again(self) -> np.ndarray:
+        """The columns of the stored input (after a forward in inference mode, not kept)."""
+        self._output(inference=False)
+        return self._cols
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         N, O, Ho, Wo = output_grad.shape
-        W2 = self.param.reshape(O, -1)
-        dcols = np.matmul(W2.T, output_grad.reshape(N, O, Ho * Wo))
         C, k = self.param.shape[1], self.kernel
-        dcols = dcols.reshape(N, C, k, k, Ho, Wo)
+        W2 = self.param.reshape(O, -1)
         geometry = self.geometry(*self.input_.shape[2:])
-        return col2im(dcols, geometry, self.input_.shape)
+        if self._rows():
+            dcols = np.matmul(W2.T, self._wide_grad(output_grad))
+            return col2im_rows(dcols.reshape(N, C, k * k, -1), geometry.rows, self.input_.shape)
+        dcols = np.matmul(W2.T, output_grad.reshape(N, O, Ho * Wo))
+        return col2im(dcols.reshape(N, C, k, k, Ho, Wo), geometry, self.input_.shape)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        cols = self._cols
-        if cols is None:  # forward ran in inference mode: the columns were not kept
-            cols = self._columns(inference=True)
-        N, O, Ho, Wo = output_grad.shape
-        cols = cols.reshape(N, -1, Ho * Wo)
+        cols = self._cols if self._cols is not None else self._columns_again()
+        N, O = output_grad.shape[:2]
+        if self._rows():
+            grad_rows = self._wide_grad(output_grad)
+        else:
+            grad_rows = output_grad.reshape(N, O, -1)
+        cols = cols.reshape(N, -1, grad_rows.shape[2])
         # per image (O, L) @ (L, C*k*k), then the sum over the batch: no copy of cols
-        grad = np.matmul(output_grad.reshape(N, O, Ho * Wo), cols.transpose(0, 2, 1))
+        grad = np.matmul(grad_rows, cols.transpose(0, 2, 1))
         return grad.sum(axis=0).reshape(self.param.shape)
 
     def _release(self) -> None:
         super()._release()
-        self._cols = None
+        self._cols = self._wide = self._wide_for = None
 
     def get_config(self) -> dict:
         return {"stride": self.stride, "padding": self.padding}
