@@ -267,3 +267,19 @@ def test_param_grad_after_an_inference_forward_is_still_right():
     inferred.forward(x, inference=True)
     np.testing.assert_allclose(inferred.backward(np.ones((2, 2, 5, 5))), expected)
     np.testing.assert_allclose(inferred.param_grad, expected_param)
+
+
+def test_inference_on_a_large_batch_works_in_chunks_with_the_same_result(monkeypatch):
+    import dlscratch.conv as conv
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((7, 2, 6, 5))
+    for stride, padding in [(1, "same"), (2, 1)]:
+        layer = _layer((7, 2, 6, 5, 3, 3, stride, padding))
+        whole = layer.forward(x, inference=True)
+        monkeypatch.setattr(conv, "INFERENCE_COLUMNS", 200)  # a budget of one image a chunk
+        chunked = layer.forward(x, inference=True)
+        monkeypatch.undo()
+        np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
+        trained = layer.forward(x)  # training: one piece, columns kept for the backward
+        np.testing.assert_allclose(trained, whole, rtol=1e-12, atol=1e-12)

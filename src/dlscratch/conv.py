@@ -31,6 +31,8 @@ from .reshape import FlattenOperation
 from .validation import check_choice, check_number, check_positive
 
 CONV_WEIGHT_INITS = ("normal", "glorot", "he")
+# the most numbers of im2col columns made at once in inference (64 MB in float32)
+INFERENCE_COLUMNS = 2**24
 
 
 def _offset_slices(size: int, pad_before: int, kernel: int, stride: int, out_size: int
@@ -232,6 +234,23 @@ class Conv2DOperation(ParamOperation):
 
     def _output(self, inference: bool = False) -> np.ndarray:
         x = self.input_
+        N, C, H, W = x.shape
+        geometry = self.geometry(H, W)
+        per_image = C * self.kernel ** 2 * geometry.out_height * (
+            geometry.rows.padded_width if self._rows() else geometry.out_width)
+        chunk = max(1, INFERENCE_COLUMNS // per_image)
+        if not inference or N <= chunk:
+            return self._convolve(x, inference)
+        # inference on a large batch (the book's model.forward(X_test, inference=True)): the
+        # columns of a few images at a time, so memory stays bounded
+        out = empty((N, self.param.shape[0], geometry.out_height, geometry.out_width), x.dtype,
+                    like=x)
+        for start in range(0, N, chunk):
+            out[start:start + chunk] = self._convolve(x[start:start + chunk], True)
+        return out
+
+    def _convolve(self, x: np.ndarray, inference: bool) -> np.ndarray:
+        """The convolution of ``x``; keeps its columns for the parameter gradient in training."""
         N, C, H, W = x.shape
         geometry = self.geometry(H, W)
         O, k = self.param.shape[0], self.kernel
