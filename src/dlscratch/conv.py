@@ -5,14 +5,17 @@ output of an image of height H is ``floor((H + pad_top + pad_bottom - k) / strid
 high (PyTorch's and ONNX's rule: input rows that no window reaches are not used), the same for
 the width.
 
-im2col copies the input into ``cols`` of shape ``(batch, C, k, k, Ho, Wo)``: ``cols[n, c, i, j]``
-is the input plane of channel c seen through kernel offset (i, j), a strided slice of the image.
-The copy is k * k slice assignments (one per kernel offset, each moving a whole
-``(batch, C, Ho, Wo)`` block; no loop over pixels, channels or images). Padding is never
-materialised: the entries of ``cols`` that fall in the padding are zero from the allocation and
-never written, and the buffer is reused from batch to batch. Slices work the same on NumPy and
-on device arrays, which ``sliding_window_view`` (NumPy only) would not; measured on the book's
-first layer the two are equally fast (0.5 ms per batch of 60).
+im2col copies the input into columns: ``cols[c, i, j, n, h, w]`` is the input plane of channel
+c of image n seen through kernel offset (i, j), a strided slice of the image. The copy is k * k
+slice assignments (one per kernel offset, each moving a whole (C, batch, Ho, Wo) block; no loop
+over pixels, channels or images), and each pass of the convolution is then one matrix product
+over the whole batch. With stride 1 the planes are flattened and padded once, so that each
+offset is one contiguous run per plane (``FlatRows``); with larger strides the padding is never
+materialised (``WindowGeometry``: entries that read padding stay zero from the allocation). The
+work arrays are reused from batch to batch. Slices work the same on NumPy and on device arrays,
+which ``sliding_window_view`` (NumPy only) would not; col2im, the adjoint, is one in-place add
+per kernel offset, which measured faster than a second im2col of the gradient (a "full"
+convolution with the flipped kernel moves O/C times more numbers).
 """
 
 from __future__ import annotations
@@ -104,22 +107,24 @@ class FlatRows:
 
 
 def im2col_rows(padded: np.ndarray, rows: FlatRows, out: np.ndarray) -> np.ndarray:
-    """``out[n, c, i, j] = padded[n, c, i * Wp + j:][:length]``: (N, C, k, k, length)."""
-    N, C = padded.shape[:2]
-    flat_out = out.reshape(N, C, len(rows.starts), rows.length)
+    """``out[c, i * k + j, n] = padded[c, n, i * Wp + j:][:length]``.
+
+    padded: (C, N, flat_size), out: (C, k * k, N, length), the columns of one matrix product.
+    """
     for index, start in enumerate(rows.starts):
-        flat_out[:, :, index] = padded[:, :, start:start + rows.length]
+        out[:, index] = padded[:, :, start:start + rows.length]
     return out
 
 
-def col2im_rows(cols: np.ndarray, rows: FlatRows, input_shape: tuple[int, ...]) -> np.ndarray:
-    """The adjoint of ``im2col_rows`` then ``interior``: cols (N, C, k * k, length) -> dX."""
-    N, C = cols.shape[:2]
-    grad = zeros((N, C, rows.flat_size), cols.dtype, like=cols)
+def col2im_rows(cols: np.ndarray, rows: FlatRows) -> np.ndarray:
+    """The adjoint of ``im2col_rows`` then ``interior``: cols (C, k * k, N, length) -> the
+    gradient of the image, (C, N, H, W) (a view)."""
+    C, _, N, _ = cols.shape
+    grad = zeros((C, N, rows.flat_size), cols.dtype, like=cols)
     for index, start in enumerate(rows.starts):
         target = grad[:, :, start:start + rows.length]
-        np.add(target, cols[:, :, index], out=target)
-    return rows.interior(grad).copy()
+        np.add(target, cols[:, index], out=target)
+    return rows.interior(grad)
 
 
 def im2col(x: np.ndarray, geometry: WindowGeometry, out: np.ndarray | None = None
@@ -166,10 +171,10 @@ def resolve_padding(padding: int | str, kernel: int) -> tuple[int, int, int, int
 class Conv2DOperation(ParamOperation):
     """out[n, o] = sum over c, i, j of W[o, c, i, j] * x_pad[n, c, s*h + i, s*w + j].
 
-    As matrices, per image n: ``out[n] = W2 @ cols[n]`` with ``W2 = W.reshape(O, C*k*k)`` and
-    ``cols[n]`` the im2col columns ``(C*k*k, Ho*Wo)``; then
-    ``dL/dW2 = sum_n dL/dout[n] @ cols[n].T`` and ``dL/dcols[n] = W2.T @ dL/dout[n]``, which
-    col2im adds back into the image (the exact adjoint, with overlapping windows accumulated).
+    As matrices: ``out = W2 @ cols`` with ``W2 = W.reshape(O, C*k*k)`` and ``cols`` the im2col
+    columns of the whole batch, ``(C*k*k, batch*Ho*Wo)``; then ``dL/dW2 = dL/dout @ cols.T``
+    and ``dL/dcols = W2.T @ dL/dout``, which col2im adds back into the image (the exact
+    adjoint, with overlapping windows accumulated): one matrix product per pass.
 
     X: (batch, C, H, W), W: (O, C, k, k), out: (batch, O, Ho, Wo). ``padding`` is an int or
     (top, bottom, left, right).
@@ -250,52 +255,60 @@ class Conv2DOperation(ParamOperation):
         return out
 
     def _convolve(self, x: np.ndarray, inference: bool) -> np.ndarray:
-        """The convolution of ``x``; keeps its columns for the parameter gradient in training."""
+        """The convolution of ``x``; keeps its columns for the parameter gradient in training.
+
+        The columns are laid out channel-major, ``(C * k * k, N * L)``, so that each pass is one
+        matrix product over the whole batch (a few large products run faster than one small
+        product per image, most of all on busy cores); the output comes back ``(O, N, ...)``
+        and is transposed to NCHW by the copy that also drops unused columns.
+        """
         N, C, H, W = x.shape
         geometry = self.geometry(H, W)
         O, k = self.param.shape[0], self.kernel
         Ho, Wo = geometry.out_height, geometry.out_width
         W2 = self.param.reshape(O, -1)
+        channels_first = x.transpose(1, 0, 2, 3)
         if self._rows():
             rows = geometry.rows
-            padded = self._buffer("padded", (N, C, rows.flat_size), x, inference)
-            rows.interior(padded)[...] = x
-            cols = self._buffer("cols", (N, C, k, k, rows.length), x, inference, zeroed=False)
+            padded = self._buffer("padded", (C, N, rows.flat_size), x, inference)
+            rows.interior(padded)[...] = channels_first
+            cols = self._buffer("cols", (C, k * k, N, rows.length), x, inference, zeroed=False)
             im2col_rows(padded, rows, cols)
-            self._cols = None if inference else cols
-            # one batched product (N small GEMMs): already NCHW, only the unused columns to drop
-            wide = np.matmul(W2, cols.reshape(N, C * k * k, rows.length))
-            return wide.reshape(N, O, Ho, rows.padded_width)[:, :, :, :Wo].copy()
-        if k == 1 and not any(self.padding):
-            cols = x[:, :, ::self.stride, ::self.stride].reshape(N, C, 1, 1, Ho, Wo)
+            width = rows.padded_width
         else:
-            workspace = self._buffer("cols", (N, C, k, k, Ho, Wo), x, inference)
-            cols = im2col(x, geometry, workspace)
+            cols = self._buffer("cols", (C, k, k, N, Ho, Wo), x, inference)
+            im2col(channels_first, geometry, cols.transpose(0, 3, 1, 2, 4, 5))
+            width = Wo
+        cols = cols.reshape(C * k * k, -1)
         self._cols = None if inference else cols
-        out = np.matmul(W2, cols.reshape(N, C * k * k, Ho * Wo))
-        return out.reshape(N, O, Ho, Wo)
+        out = np.matmul(W2, cols).reshape(O, N, Ho, width)
+        return out[:, :, :, :Wo].transpose(1, 0, 2, 3).copy()
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
-        """dL/dW and dL/dX (see the class); the flat-row gradient is shared by the two only."""
+        """dL/dW and dL/dX (see the class); the reshaped gradient is shared by the two only."""
         try:
             return super().backward(output_grad)
         finally:
             self._wide = self._wide_for = None
 
     def _wide_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        """dL/dout on the flat-row grid, (N, O, Ho * padded width), zero in the unused columns
-        (so the columns read across a row's end contribute nothing)."""
+        """dL/dout as the matrix ``(O, N * L)`` of the columns' layout; on the flat-row grid its
+        unused columns are zero (so the columns read across a row's end contribute nothing)."""
         if self._wide_for is not output_grad:
             N, O, Ho, Wo = output_grad.shape
-            rows = self.geometry(*self.input_.shape[2:]).rows
-            wide = self._buffer("grad", (N, O, Ho, rows.padded_width), output_grad, False)
-            wide[:, :, :, :Wo] = output_grad
-            self._wide, self._wide_for = wide.reshape(N, O, rows.length), output_grad
+            channels_first = output_grad.transpose(1, 0, 2, 3)
+            if self._rows():
+                width = self.geometry(*self.input_.shape[2:]).rows.padded_width
+                wide = self._buffer("grad", (O, N, Ho, width), output_grad, False)
+                wide[:, :, :, :Wo] = channels_first
+            else:
+                wide = channels_first.copy()
+            self._wide, self._wide_for = wide.reshape(O, -1), output_grad
         return self._wide
 
     def _columns_again(self) -> np.ndarray:
         """The columns of the stored input (after a forward in inference mode, not kept)."""
-        self._output(inference=False)
+        self._convolve(self.input_, inference=False)
         return self._cols
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
@@ -303,23 +316,18 @@ class Conv2DOperation(ParamOperation):
         C, k = self.param.shape[1], self.kernel
         W2 = self.param.reshape(O, -1)
         geometry = self.geometry(*self.input_.shape[2:])
+        dcols = np.matmul(W2.T, self._wide_grad(output_grad))
         if self._rows():
-            dcols = np.matmul(W2.T, self._wide_grad(output_grad))
-            return col2im_rows(dcols.reshape(N, C, k * k, -1), geometry.rows, self.input_.shape)
-        dcols = np.matmul(W2.T, output_grad.reshape(N, O, Ho * Wo))
-        return col2im(dcols.reshape(N, C, k, k, Ho, Wo), geometry, self.input_.shape)
+            grad = col2im_rows(dcols.reshape(C, k * k, N, -1), geometry.rows)
+        else:
+            dcols = dcols.reshape(C, k, k, N, Ho, Wo).transpose(0, 3, 1, 2, 4, 5)
+            grad = col2im(dcols, geometry, (C, N) + self.input_.shape[2:])
+        return grad.transpose(1, 0, 2, 3).copy()
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         cols = self._cols if self._cols is not None else self._columns_again()
-        N, O = output_grad.shape[:2]
-        if self._rows():
-            grad_rows = self._wide_grad(output_grad)
-        else:
-            grad_rows = output_grad.reshape(N, O, -1)
-        cols = cols.reshape(N, -1, grad_rows.shape[2])
-        # per image (O, L) @ (L, C*k*k), then the sum over the batch: no copy of cols
-        grad = np.matmul(grad_rows, cols.transpose(0, 2, 1))
-        return grad.sum(axis=0).reshape(self.param.shape)
+        # one product over the whole batch: (O, N * L) @ (N * L, C * k * k)
+        return np.matmul(self._wide_grad(output_grad), cols.T).reshape(self.param.shape)
 
     def _release(self) -> None:
         super()._release()
