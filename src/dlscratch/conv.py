@@ -13,9 +13,10 @@ over the whole batch. With stride 1 the planes are flattened and padded once, so
 offset is one contiguous run per plane (``FlatRows``); with larger strides the padding is never
 materialised (``WindowGeometry``: entries that read padding stay zero from the allocation). The
 work arrays are reused from batch to batch. Slices work the same on NumPy and on device arrays,
-which ``sliding_window_view`` (NumPy only) would not; col2im, the adjoint, is one in-place add
-per kernel offset, which measured faster than a second im2col of the gradient (a "full"
-convolution with the flipped kernel moves O/C times more numbers).
+which ``sliding_window_view`` (NumPy only) would not. col2im, the adjoint, is one in-place add
+per kernel offset (the loop over k * k offsets), chosen over a second im2col of the gradient (a
+"full" convolution with the flipped kernel), which would copy O/C times as many numbers for the
+same product and needs stride 1.
 """
 
 from __future__ import annotations
