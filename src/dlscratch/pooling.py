@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import zeros
+from .backend import empty, zeros
 from .base import Operation
-from .conv import WindowGeometry, col2im
+from .conv import WindowGeometry
 from .reshape import OperationLayer
 from .validation import check_positive
 
@@ -36,12 +36,32 @@ class _PoolOperation(Operation):
             self._geometry_for = (height, width)
         return self._geometry
 
-    def _windows(self):
-        """(i, j, the input slice read at window offset (i, j)) for every offset."""
-        geometry = self.geometry(*self.input_.shape[2:])
+    def _windows(self) -> np.ndarray:
+        """The k * k windows as planes, (k * k, batch, C, Ho, Wo): plane t holds what window
+        offset t = i * k + j reads. Copied slice by slice (copies of short rows are fast); the
+        sums and comparisons that follow then run over whole contiguous planes."""
         x = self.input_
-        for i, j, _, in_rows, _, in_cols in geometry.offsets:
-            yield i, j, x[:, :, in_rows, in_cols]
+        geometry = self.geometry(*x.shape[2:])
+        N, C = x.shape[:2]
+        windows = empty((self.size * self.size, N, C, geometry.out_height, geometry.out_width),
+                        x.dtype, like=x)
+        for t, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
+            windows[t] = x[:, :, in_rows, in_cols]
+        return windows
+
+    def _scatter(self, planes, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+        """dL/dx from the gradient of each window plane (``planes(t)`` gives plane t): windows
+        that do not overlap (stride >= size) are assigned, overlapping ones added up."""
+        geometry = self.geometry(*shape[2:])
+        grad = zeros(shape, like.dtype, like=like)
+        overlapping = self.stride < self.size
+        for t, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
+            target = grad[:, :, in_rows, in_cols]
+            if overlapping:
+                np.add(target, planes(t), out=target)
+            else:
+                target[...] = planes(t)
+        return grad
 
     def get_config(self) -> dict:
         return {"size": self.size, "stride": self.stride}
@@ -58,34 +78,33 @@ class MaxPool2DOperation(_PoolOperation):
 
     def _output(self, inference: bool = False) -> np.ndarray:
         windows = self._windows()
-        _, _, first = next(windows)
-        out = first.copy()
-        # which offset holds the maximum: the first one wins ties (a strict comparison), so a
-        # window of equal values (zeros after a ReLU) sends its gradient to one input only
-        index_type = np.uint8 if self.size * self.size <= 256 else np.int32
-        argmax = None if inference else np.zeros_like(out, dtype=index_type)
-        better = np.empty_like(out, dtype=bool)
-        for index, (_, _, window) in enumerate(windows, start=1):
-            np.greater(window, out, out=better)
-            np.copyto(out, window, where=better)
-            if argmax is not None:
-                np.copyto(argmax, index, where=better)
-        self._argmax = argmax
+        out = windows.max(axis=0)
+        self._argmax = None if inference else self._first_maximum(windows, out)
         return out
 
+    def _first_maximum(self, windows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The offset of each window's first maximum: a window of equal values (zeros after a
+        ReLU) sends its gradient to one input only, as PyTorch's does."""
+        index_type = np.uint8 if len(windows) <= 256 else np.int32
+        argmax = np.empty_like(out, dtype=index_type)
+        is_max = np.empty_like(out, dtype=bool)
+        for t in range(len(windows) - 1, -1, -1):  # the lowest offset written last wins
+            np.equal(windows[t], out, out=is_max)
+            np.copyto(argmax, t, where=is_max)
+        return argmax
+
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        geometry = self.geometry(*self.input_.shape[2:])
-        argmax = self._argmax
-        if argmax is None:  # forward ran in inference mode
+        if self._argmax is None:  # forward ran in inference mode
             self._output(inference=False)
-            argmax = self._argmax
-        grad = zeros(self.input_.shape, output_grad.dtype, like=output_grad)
+        argmax = self._argmax
+        is_max = np.empty_like(argmax, dtype=bool)
         routed = np.empty_like(output_grad)
-        for index, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
-            np.multiply(output_grad, argmax == index, out=routed)
-            target = grad[:, :, in_rows, in_cols]
-            np.add(target, routed, out=target)
-        return grad
+
+        def plane(t: int) -> np.ndarray:
+            np.equal(argmax, t, out=is_max)
+            return np.multiply(output_grad, is_max, out=routed)
+
+        return self._scatter(plane, self.input_.shape, output_grad)
 
     def _release(self) -> None:
         super()._release()
@@ -100,22 +119,13 @@ class AvgPool2DOperation(_PoolOperation):
     """
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        windows = self._windows()
-        _, _, first = next(windows)
-        out = first.copy()
-        for _, _, window in windows:
-            np.add(out, window, out=out)
+        out = self._windows().sum(axis=0)
         out *= 1.0 / (self.size * self.size)
         return out
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        geometry = self.geometry(*self.input_.shape[2:])
         share = output_grad * (1.0 / (self.size * self.size))
-        k = self.size
-        # every offset gets the same share: col2im of the share broadcast over the k x k offsets
-        N, C, Ho, Wo = share.shape
-        cols = np.broadcast_to(share.reshape(N, C, 1, 1, Ho, Wo), (N, C, k, k, Ho, Wo))
-        return col2im(cols, geometry, self.input_.shape)
+        return self._scatter(lambda t: share, self.input_.shape, output_grad)
 
 
 class GlobalAvgPool2DOperation(Operation):
