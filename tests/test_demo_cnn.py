@@ -140,3 +140,30 @@ def test_example_chapter5_runs_the_books_code_for_a_few_batches():
     assert "The model validation accuracy is:" in done.stdout
     value = float(done.stdout.split("The model validation accuracy is:")[1].split("%")[0])
     assert 10.0 < value <= 100.0
+
+
+def test_full_reads_the_cached_files(tmp_path, monkeypatch, capsys):
+    """A small stand-in for the four MNIST files, registered under their checksums."""
+    import hashlib
+
+    from dlscratch import datasets
+
+    cache = tmp_path / "cache"
+    rng = np.random.default_rng(0)
+    files = {}
+    for name, count in (("train-images-idx3-ubyte.gz", 120), ("t10k-images-idx3-ubyte.gz", 40)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = rng.integers(0, 60, (count, 28, 28)).astype(np.uint8)
+        label_name = name.replace("images-idx3", "labels-idx1")
+        datasets.write_idx(cache / name, images)
+        datasets.write_idx(cache / label_name, labels)
+        for written in (name, label_name):
+            files[written] = hashlib.md5((cache / written).read_bytes()).hexdigest()
+    monkeypatch.setattr(datasets, "MNIST_FILES", files)
+    monkeypatch.setenv("DLSCRATCH_DATA", str(cache))
+    out = tmp_path / "out"
+    assert main(["demo", "cnn", "--full", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert "full MNIST" in capsys.readouterr().out
+    results = json.loads((out / "cnn_full.json").read_text())
+    assert (results["data"]["n_train"], results["data"]["n_test"]) == (120, 40)
+    assert (out / "cnn_full.png").read_bytes().startswith(PNG_MAGIC)
