@@ -120,11 +120,11 @@ def test_matplotlib_is_checked_before_any_training(tmp_path, monkeypatch, capsys
 def test_the_book_network_after_one_epoch_at_the_books_seed():
     """The book's configuration on MNIST-5k: one epoch (67 batches of 60), seed 20190402.
 
-    Measured on this machine (float32): 83.40% with the first im2col, 84.70% after the
-    convolution's summation order changed (this large learning rate on a Dense layer of 12,544
-    standard-normal inputs amplifies rounding); the book reports 89.37% after 1,000 batches of
-    the full MNIST. The bound leaves room for that, not for a broken convolution (chance is
-    10%).
+    Measured on this machine (float32): 84.70% with one BLAS thread (the demo's default),
+    82.60% with two, 83.40% with an earlier im2col (its sums in another order): this large
+    learning rate on a Dense layer over 12,544 standard-normal weights per output amplifies
+    rounding. The book reports 89.37% after 1,000 batches of the full MNIST. The bound leaves
+    room for that spread, not for a broken convolution (chance is 10%).
     """
     data = demo.cnn_data()
     run = demo.train_network("book", demo.book_network(), demo.book_optimizer(), 1, data)
