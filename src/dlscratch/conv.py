@@ -9,14 +9,14 @@ im2col copies the input into columns: ``cols[c, i, j, n, h, w]`` is the input pl
 c of image n seen through kernel offset (i, j), a strided slice of the image. The copy is k * k
 slice assignments (one per kernel offset, each moving a whole (C, batch, Ho, Wo) block; no loop
 over pixels, channels or images), and each pass of the convolution is then one matrix product
-over the whole batch. With stride 1 the planes are flattened and padded once, so that each
-offset is one contiguous run per plane (``FlatRows``); with larger strides the padding is never
-materialised (``WindowGeometry``: entries that read padding stay zero from the allocation). The
-work arrays are reused from batch to batch. Slices work the same on NumPy and on device arrays,
-which ``sliding_window_view`` (NumPy only) would not. col2im, the adjoint, is one in-place add
+over the whole batch. The padding is never materialised (``WindowGeometry``: entries that read
+padding stay zero from the allocation, and the columns' array is reused from batch to batch).
+Slices work the same on NumPy and on device arrays, which ``sliding_window_view`` (NumPy only)
+would not. col2im, the adjoint, is one in-place add
 per kernel offset (the loop over k * k offsets), chosen over a second im2col of the gradient (a
 "full" convolution with the flipped kernel), which would copy O/C times as many numbers for the
-same product and needs stride 1.
+same product and needs stride 1; with stride 1 it runs on flattened padded planes
+(``FlatRows``).
 """
 
 from __future__ import annotations
@@ -82,10 +82,10 @@ class WindowGeometry:
 class FlatRows:
     """Stride 1 on flattened padded planes: the window at offset (i, j) of output (h, w) reads
     flat position ``(h + i) * Wp + (w + j)`` of the padded plane (Wp its width), so for each
-    offset the whole output grid is one contiguous run starting at ``i * Wp + j``, if the output
-    is computed ``Wp`` wide: its last ``Wp - Wo`` columns read across a row's end and are
-    dropped. Copies and sums over long runs instead of rows of ``Wo`` numbers: im2col and col2im
-    run several times faster, for ``Wp / Wo`` times the product's work (1.14 for 5 x 5 on 28 x 28).
+    offset the whole output grid is one contiguous run starting at ``i * Wp + j``, if the grid
+    is ``Wp`` wide (its last ``Wp - Wo`` columns, which would read across a row's end, are kept
+    at zero). col2im then adds one long run per plane and offset instead of rows of ``Wo``
+    numbers (a NumPy call per row): several times faster on 14 x 14 and 28 x 28 images.
     """
 
     def __init__(self, height: int, width: int, kernel: int,
@@ -105,16 +105,6 @@ class FlatRows:
         plane = flat[:, :, :self.padded_height * self.padded_width]
         plane = plane.reshape(N, C, self.padded_height, self.padded_width)
         return plane[:, :, self.top:self.top + self.height, self.left:self.left + self.width]
-
-
-def im2col_rows(padded: np.ndarray, rows: FlatRows, out: np.ndarray) -> np.ndarray:
-    """``out[c, i * k + j, n] = padded[c, n, i * Wp + j:][:length]``.
-
-    padded: (C, N, flat_size), out: (C, k * k, N, length), the columns of one matrix product.
-    """
-    for index, start in enumerate(rows.starts):
-        out[:, index] = padded[:, :, start:start + rows.length]
-    return out
 
 
 def col2im_rows(cols: np.ndarray, rows: FlatRows) -> np.ndarray:
@@ -235,15 +225,14 @@ class Conv2DOperation(ParamOperation):
         return buffer
 
     def _rows(self) -> bool:
-        """Whether the flat-row layout is used: stride 1, except a 1 x 1 kernel without padding."""
+        """Whether col2im runs on flat rows: stride 1, except a 1 x 1 kernel without padding."""
         return self.stride == 1 and not (self.kernel == 1 and not any(self.padding))
 
     def _output(self, inference: bool = False) -> np.ndarray:
         x = self.input_
         N, C, H, W = x.shape
         geometry = self.geometry(H, W)
-        per_image = C * self.kernel ** 2 * geometry.out_height * (
-            geometry.rows.padded_width if self._rows() else geometry.out_width)
+        per_image = C * self.kernel ** 2 * geometry.out_height * geometry.out_width
         chunk = max(1, INFERENCE_COLUMNS // per_image)
         if not inference or N <= chunk:
             return self._convolve(x, inference)
@@ -268,22 +257,12 @@ class Conv2DOperation(ParamOperation):
         O, k = self.param.shape[0], self.kernel
         Ho, Wo = geometry.out_height, geometry.out_width
         W2 = self.param.reshape(O, -1)
-        channels_first = x.transpose(1, 0, 2, 3)
-        if self._rows():
-            rows = geometry.rows
-            padded = self._buffer("padded", (C, N, rows.flat_size), x, inference)
-            rows.interior(padded)[...] = channels_first
-            cols = self._buffer("cols", (C, k * k, N, rows.length), x, inference, zeroed=False)
-            im2col_rows(padded, rows, cols)
-            width = rows.padded_width
-        else:
-            cols = self._buffer("cols", (C, k, k, N, Ho, Wo), x, inference)
-            im2col(channels_first, geometry, cols.transpose(0, 3, 1, 2, 4, 5))
-            width = Wo
+        cols = self._buffer("cols", (C, k, k, N, Ho, Wo), x, inference)
+        im2col(x.transpose(1, 0, 2, 3), geometry, cols.transpose(0, 3, 1, 2, 4, 5))
         cols = cols.reshape(C * k * k, -1)
         self._cols = None if inference else cols
-        out = np.matmul(W2, cols).reshape(O, N, Ho, width)
-        return out[:, :, :, :Wo].transpose(1, 0, 2, 3).copy()
+        out = np.matmul(W2, cols).reshape(O, N, Ho, Wo)
+        return out.transpose(1, 0, 2, 3).copy()
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
         """dL/dW and dL/dX (see the class); the reshaped gradient is shared by the two only."""
@@ -293,18 +272,12 @@ class Conv2DOperation(ParamOperation):
             self._wide = self._wide_for = None
 
     def _wide_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        """dL/dout as the matrix ``(O, N * L)`` of the columns' layout; on the flat-row grid its
-        unused columns are zero (so the columns read across a row's end contribute nothing)."""
+        """dL/dout as the matrix ``(O, N * Ho * Wo)`` of the columns' layout (made once per
+        backward, shared by the two gradients)."""
         if self._wide_for is not output_grad:
-            N, O, Ho, Wo = output_grad.shape
-            channels_first = output_grad.transpose(1, 0, 2, 3)
-            if self._rows():
-                width = self.geometry(*self.input_.shape[2:]).rows.padded_width
-                wide = self._buffer("grad", (O, N, Ho, width), output_grad, False)
-                wide[:, :, :, :Wo] = channels_first
-            else:
-                wide = channels_first.copy()
-            self._wide, self._wide_for = wide.reshape(O, -1), output_grad
+            O = output_grad.shape[1]
+            self._wide = output_grad.transpose(1, 0, 2, 3).reshape(O, -1)
+            self._wide_for = output_grad
         return self._wide
 
     def _columns_again(self) -> np.ndarray:
@@ -319,7 +292,12 @@ class Conv2DOperation(ParamOperation):
         geometry = self.geometry(*self.input_.shape[2:])
         dcols = np.matmul(W2.T, self._wide_grad(output_grad))
         if self._rows():
-            grad = col2im_rows(dcols.reshape(C, k * k, N, -1), geometry.rows)
+            # sums over rows of Wo numbers are slow (a ufunc call per row), copies are not: the
+            # columns are copied onto the flat-row grid, where each offset adds one long run
+            rows = geometry.rows
+            wide = self._buffer("dcols", (C, k * k, N, Ho, rows.padded_width), dcols, False)
+            wide[..., :Wo] = dcols.reshape(C, k * k, N, Ho, Wo)
+            grad = col2im_rows(wide.reshape(C, k * k, N, rows.length), rows)
         else:
             dcols = dcols.reshape(C, k, k, N, Ho, Wo).transpose(0, 3, 1, 2, 4, 5)
             grad = col2im(dcols, geometry, (C, N) + self.input_.shape[2:])
