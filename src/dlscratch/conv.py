@@ -290,15 +290,17 @@ class Conv2DOperation(ParamOperation):
         C, k = self.param.shape[1], self.kernel
         W2 = self.param.reshape(O, -1)
         geometry = self.geometry(*self.input_.shape[2:])
-        dcols = np.matmul(W2.T, self._wide_grad(output_grad))
         if self._rows():
-            # sums over rows of Wo numbers are slow (a ufunc call per row), copies are not: the
-            # columns are copied onto the flat-row grid, where each offset adds one long run
+            # sums over rows of Wo numbers are slow (a NumPy call per row): the column gradient
+            # is made on the flat-row grid (from dL/dout with zero columns appended), where
+            # col2im adds one long run per plane and offset
             rows = geometry.rows
-            wide = self._buffer("dcols", (C, k * k, N, Ho, rows.padded_width), dcols, False)
-            wide[..., :Wo] = dcols.reshape(C, k * k, N, Ho, Wo)
-            grad = col2im_rows(wide.reshape(C, k * k, N, rows.length), rows)
+            wide = self._buffer("grad", (O, N, Ho, rows.padded_width), output_grad, False)
+            wide[..., :Wo] = output_grad.transpose(1, 0, 2, 3)
+            dcols = np.matmul(W2.T, wide.reshape(O, -1))
+            grad = col2im_rows(dcols.reshape(C, k * k, N, rows.length), rows)
         else:
+            dcols = np.matmul(W2.T, self._wide_grad(output_grad))
             dcols = dcols.reshape(C, k, k, N, Ho, Wo).transpose(0, 3, 1, 2, 4, 5)
             grad = col2im(dcols, geometry, (C, N) + self.input_.shape[2:])
         return grad.transpose(1, 0, 2, 3).copy()
