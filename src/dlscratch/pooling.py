@@ -74,41 +74,36 @@ class MaxPool2DOperation(_PoolOperation):
     X: (batch, C, H, W), out: (batch, C, Ho, Wo).
     """
 
-    _argmax: np.ndarray | None = None
+    _winners: np.ndarray | None = None
 
     def _output(self, inference: bool = False) -> np.ndarray:
         windows = self._windows()
         out = windows.max(axis=0)
-        self._argmax = None if inference else self._first_maximum(windows, out)
+        self._winners = None if inference else self._first_maximum(windows, out)
         return out
 
-    def _first_maximum(self, windows: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """The offset of each window's first maximum: a window of equal values (zeros after a
-        ReLU) sends its gradient to one input only, as PyTorch's does."""
-        index_type = np.uint8 if len(windows) <= 256 else np.int32
-        argmax = np.empty_like(out, dtype=index_type)
-        is_max = np.empty_like(out, dtype=bool)
-        for t in range(len(windows) - 1, -1, -1):  # the lowest offset written last wins
-            np.equal(windows[t], out, out=is_max)
-            np.copyto(argmax, t, where=is_max)
-        return argmax
+    @staticmethod
+    def _first_maximum(windows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """(k * k, ...) booleans: True at each window's first maximum only, so a window of
+        equal values (zeros after a ReLU) sends its gradient to one input, as PyTorch's does."""
+        winners = windows == out
+        taken = winners[0].copy()
+        for t in range(1, len(winners)):
+            np.greater(winners[t], taken, out=winners[t])  # a maximum not taken before
+            np.logical_or(taken, winners[t], out=taken)
+        return winners
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        if self._argmax is None:  # forward ran in inference mode
+        if self._winners is None:  # forward ran in inference mode
             self._output(inference=False)
-        argmax = self._argmax
-        is_max = np.empty_like(argmax, dtype=bool)
+        winners = self._winners
         routed = np.empty_like(output_grad)
-
-        def plane(t: int) -> np.ndarray:
-            np.equal(argmax, t, out=is_max)
-            return np.multiply(output_grad, is_max, out=routed)
-
-        return self._scatter(plane, self.input_.shape, output_grad)
+        return self._scatter(lambda t: np.multiply(output_grad, winners[t], out=routed),
+                             self.input_.shape, output_grad)
 
     def _release(self) -> None:
         super()._release()
-        self._argmax = None
+        self._winners = None
 
 
 class AvgPool2DOperation(_PoolOperation):
