@@ -10,7 +10,7 @@ import numpy as np
 
 from .backend import zeros
 from .base import Operation
-from .conv import ChannelBiasAdd, ChannelScale
+from .conv import ChannelBiasAdd, ChannelScale, _sum_but_channels
 from .layers import Layer
 from .validation import check_number, check_positive
 
@@ -60,9 +60,10 @@ class BatchNormalize(Operation):
             raise ValueError(f"BatchNorm: a training batch needs more than one value per "
                              f"channel, got input of shape {x.shape}; use batches of at least 2 "
                              f"rows (a last batch of one row: change batch_size)")
-        mean = x.mean(axis=axes, keepdims=True)
+        mean = (_sum_but_channels(x) * (1.0 / count)).reshape(shape)
         out = x - mean
-        var = np.mean(np.square(out), axis=axes, keepdims=True)
+        square = np.square(out)
+        var = (_sum_but_channels(square) * (1.0 / count)).reshape(shape)
         inv_std = 1.0 / np.sqrt(var + self.eps)
         out *= inv_std
         self._inv_std = inv_std
@@ -77,10 +78,15 @@ class BatchNormalize(Operation):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if not self._training:
             return output_grad * self._inv_std
-        axes, _ = self._axes_and_shape()
+        _, shape = self._axes_and_shape()
         xhat = self.output
-        grad = output_grad - output_grad.mean(axis=axes, keepdims=True)
-        grad -= xhat * np.mean(output_grad * xhat, axis=axes, keepdims=True)
+        scale = 1.0 / (output_grad.size // output_grad.shape[1])
+        mean_grad = (_sum_but_channels(output_grad) * scale).reshape(shape)
+        grad = np.multiply(output_grad, xhat)
+        mean_product = (_sum_but_channels(grad) * scale).reshape(shape)
+        np.multiply(xhat, mean_product, out=grad)   # one array for the whole formula
+        np.subtract(output_grad, grad, out=grad)
+        grad -= mean_grad
         grad *= self._inv_std
         return grad
 
