@@ -28,13 +28,17 @@ sys.path.insert(0, HERE)
 
 from workers import WORKLOADS  # noqa: E402
 
-SYSTEMS = ("torch", "dlscratch", "numpy", "gemm")
+SYSTEMS = ("torch", "dlscratch", "numpy", "gemm", "book", "book-loops")
+MLP_SYSTEMS = SYSTEMS[:4]  # a workload's "systems" entry, where it has one, says which run
 TARGETS = {  # workload: (min ratio to torch, min fraction of the GEMM bound)
     "mlp-b32": (2.0, 0.60),
     "mlp-b256": (1.3, 0.85),
     "boston": (4.0, None),
     "boston-deep": (4.0, None),
+    "cnn-book": (0.45, None),
 }
+CNN_FLOOR_SHARE = 0.9  # dlscratch at least 90% of the hand-written NumPy loop
+BOOK_SPEEDUP = 100     # and at least 100x the book library's convolution
 IMPORT_LIMIT_S = 0.15
 MEMORY_RATIO = 1 / 3
 OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
@@ -258,6 +262,9 @@ def summarize(records: list[dict]) -> dict:
         if key[1] == "gemm":
             entry["rate_all_dx"] = statistics.median(run["samples_per_s_all_dx"] for run in runs)
             entry["gflops"] = statistics.median(run["gflops"] for run in runs)
+        elif "metric" not in runs[0]:  # the book's convolutions: a few steps, no metric
+            entry["peak_mb"] = statistics.median(run["peak_mb"] for run in runs)
+            entry["note"] = runs[0].get("note", "")
         else:
             entry["peak_mb"] = statistics.median(run["peak_mb"] for run in runs)
             entry["metric_name"] = runs[0]["metric_name"]
@@ -306,6 +313,8 @@ def print_table(summary: dict, records: list[dict], workloads: list[str]) -> lis
             if "metric" in entry:
                 shown = ", ".join(f"{m:.4f}" for m in entry["metrics"])
                 metric = f"{entry['metric_name']} {shown}"
+            elif "note" in entry:
+                metric = entry["note"]
             else:
                 metric = (f"{entry['gflops']:.0f} GFLOP/s; 9-GEMM bound "
                           f"{entry['rate_all_dx']:,.0f}/s")
@@ -339,12 +348,41 @@ def print_table(summary: dict, records: list[dict], workloads: list[str]) -> lis
                            for m in ours["metrics"] + torch_entry["metrics"])
                 checks.append((f"{workload}: same {ours['metric_name']} as torch (3 digits)",
                                f"{ours['metric']:.4f} vs {torch_entry['metric']:.4f}", same))
+            if workload.startswith("cnn"):
+                checks += cnn_checks(summary, workload, ours, torch_entry)
             if workload == "mlp-b256" and "peak_mb" in torch_entry:
                 limit = torch_entry["peak_mb"] * MEMORY_RATIO
                 checks.append(("mlp-b256: peak memory < 1/3 of torch's",
                                f"{ours['peak_mb']:.1f} MB vs {torch_entry['peak_mb']:.1f} MB",
                                ours["peak_mb"] < limit))
         print()
+    return checks
+
+
+def cnn_checks(summary: dict, workload: str, ours: dict, torch_entry: dict) -> list[tuple]:
+    """The convolutional targets: the floor, the book's convolution, memory, accuracy."""
+    checks = []
+    floor = summary.get((workload, "numpy"))
+    if floor:
+        share = ours["rate"] / floor["rate"]
+        checks.append((f"{workload}: >= {CNN_FLOOR_SHARE:.0%} of the hand-written NumPy loop",
+                       f"{share:.0%} ({ours['rate']:,.0f} vs {floor['rate']:,.0f} samples/s)",
+                       share >= CNN_FLOOR_SHARE))
+    book = summary.get((workload, "book"))
+    if book:
+        speedup = ours["rate"] / book["rate"]
+        checks.append((f"{workload}: >= {BOOK_SPEEDUP}x the book library's convolution",
+                       f"{speedup:,.0f}x ({book['rate']:,.1f} samples/s)",
+                       speedup >= BOOK_SPEEDUP))
+    loops = summary.get((workload, "book-loops"))
+    if loops:
+        checks.append((f"{workload}: >= {BOOK_SPEEDUP}x the chapter's looped convolution",
+                       f"{ours['rate'] / loops['rate']:,.0f}x ({loops['rate']:,.2f} samples/s)",
+                       ours["rate"] / loops["rate"] >= BOOK_SPEEDUP))
+    if "peak_mb" in torch_entry:
+        checks.append((f"{workload}: peak memory under torch's",
+                       f"{ours['peak_mb']:.1f} MB vs {torch_entry['peak_mb']:.1f} MB",
+                       ours["peak_mb"] < torch_entry["peak_mb"]))
     return checks
 
 
@@ -366,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int,
                         help="threads for both systems: torch.set_num_threads and "
                              "OPENBLAS_NUM_THREADS (default: torch 2, OpenBLAS's own default)")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="CNN workloads only: train on the first N images (a quick check; "
+                             "the figures then mean little)")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the import-time and memory/scale checks")
     parser.add_argument("--clean-openblas-env", action="store_true",
@@ -407,11 +448,14 @@ def main(argv: list[str] | None = None) -> int:
     load = ForeignLoad()
     for workload in args.workloads:
         for round_index in range(args.rounds):
-            systems = list(args.systems)
+            allowed = WORKLOADS[workload].get("systems", MLP_SYSTEMS)
+            systems = [system for system in args.systems if system in allowed]
             shift = round_index % len(systems)
             for system in systems[shift:] + systems[:shift]:
                 job = dict(workload=workload, system=system, round=round_index, data=data,
                            src=src, threads=args.threads, repeats=args.repeats)
+                if args.limit:
+                    job["limit"] = args.limit
                 record = run_job(job, env)
                 records.append(record)
                 if "error" in record:

@@ -45,6 +45,10 @@ WORKLOADS = {
     "boston-deep": dict(kind="boston", sizes=[13, 13, 13, 1], batch=32, epochs=50, lr=0.01,
                         momentum=0.0),
 }
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cnn import WORKLOADS as CNN_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(CNN_WORKLOADS)
 
 
 # ---------------------------------------------------------------------------- shared setup
@@ -405,7 +409,12 @@ SYSTEMS = {"torch": run_torch, "dlscratch": run_dlscratch, "numpy": run_numpy_lo
 
 def main() -> None:
     job = json.loads(sys.argv[1])
-    result = SYSTEMS[job["system"]](job)
+    if job["workload"] in CNN_WORKLOADS:  # the convolutional workloads live in cnn.py
+        import cnn
+
+        result = cnn.SYSTEMS[job["system"]](job, Memory())
+    else:
+        result = SYSTEMS[job["system"]](job)
     print(json.dumps({**job, **result}), flush=True)
 
 

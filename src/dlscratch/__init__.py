@@ -3,6 +3,7 @@
 from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from .base import Operation, ParamOperation
 from .callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint, ProgressBar
+from .conv import ChannelBiasAdd, ChannelScale, Conv2D, Conv2D_Op, Conv2DOperation
 from .dense import BiasAdd, WeightMultiply
 from .dropout import Dropout
 from .layers import Dense, Layer
@@ -15,7 +16,10 @@ from .losses import (
     SoftmaxCrossEntropy,
 )
 from .network import NeuralNetwork
+from .normalization import BatchNorm, BatchNormalize
 from .optimizers import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .reshape import Flatten
 from .schedules import (
     ConstantLR,
     CosineDecay,
@@ -42,6 +46,8 @@ __all__ = [
     "ELU", "GELU", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "Operation", "ParamOperation", "WeightMultiply", "BiasAdd", "Dropout",
     "Layer", "Dense",
+    "Conv2D", "Conv2DOperation", "Conv2D_Op", "ChannelBiasAdd", "ChannelScale", "MaxPool2D",
+    "AvgPool2D", "GlobalAvgPool2D", "Flatten", "BatchNorm", "BatchNormalize",
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "SoftmaxCrossEntropy",
     "BinaryCrossEntropy",
     "NeuralNetwork", "Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW",

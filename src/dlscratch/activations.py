@@ -41,7 +41,11 @@ class Tanh(Operation):
         return np.tanh(self.input_)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad * (1.0 - self.output * self.output)
+        # (1 - out^2) * dL/dout in one new array (three passes, no temporaries)
+        grad = np.multiply(self.output, self.output)
+        np.subtract(1.0, grad, out=grad)
+        grad *= output_grad
+        return grad
 
 
 class ReLU(Operation):

@@ -30,13 +30,22 @@ class Layer(Operation):
     the array ``dtype``.
     """
 
-    def __init__(self, neurons: int) -> None:
+    # True for a layer whose output size follows its input (pooling, flattening, batch norm):
+    # its neurons is None
+    sized_by_input = False
+
+    def __init__(self, neurons: int | None) -> None:
         super().__init__()
-        check_positive("neurons", neurons, integer=True, owner=type(self).__name__)
-        self.neurons = int(neurons)
+        if neurons is not None or not self.sized_by_input:
+            check_positive("neurons", neurons, integer=True, owner=type(self).__name__)
+            neurons = int(neurons)
+        self.neurons = neurons
         self.first = True
         self.params: list[np.ndarray] = []
         self.param_grads: list[np.ndarray] = []
+        # state that is not trained (batch norm's running statistics): updated in place, saved
+        # with the model, never given to an optimizer
+        self.buffers: list[np.ndarray] = []
         self.operations: list[Operation] = []
         self.input_grad_needed = True
         self.rng: np.random.Generator | None = None
@@ -127,10 +136,15 @@ class Layer(Operation):
         """Forget the parameters: the next forward builds the layer afresh."""
         self.first = True
         self.params, self.param_grads, self.operations = [], [], []
+        self.buffers = []
 
     def parameter_names(self) -> list[str]:
         """Names of ``params`` in order, used in state dicts (``layers.0.W``)."""
         return [f"param{i}" for i in range(len(self.params))]
+
+    def buffer_names(self) -> list[str]:
+        """Names of ``buffers`` in order, used in state dicts (``layers.0.running_mean``)."""
+        return [f"buffer{i}" for i in range(len(self.buffers))]
 
     def get_config(self) -> dict:
         return {"neurons": self.neurons}
@@ -205,3 +219,20 @@ class Dense(Layer):
         extra = f", dropout={self.dropout}" if self.dropout < 1 else ""
         return (f"Dense(neurons={self.neurons}, activation={self.activation!r}, "
                 f"weight_init={self.weight_init!r}{extra})")
+
+
+
+# The layers of chapter 5 live in their own modules, which import Layer from here: they are
+# re-exported on first access (``from dlscratch.layers import Conv2D``), whichever module loads
+# first.
+_LATER_LAYERS = {"Conv2D": "conv", "Conv2DOperation": "conv", "Conv2D_Op": "conv",
+                 "BatchNorm": "normalization", "MaxPool2D": "pooling", "AvgPool2D": "pooling",
+                 "GlobalAvgPool2D": "pooling", "Flatten": "reshape"}
+
+
+def __getattr__(name: str):
+    if name in _LATER_LAYERS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LATER_LAYERS[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

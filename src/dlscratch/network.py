@@ -257,8 +257,13 @@ class NeuralNetwork:
         if expected is not None and tuple(X.shape[1:]) != expected:
             found = X.shape[1:] if X.ndim > 2 else X.shape[1]
             wanted = expected if len(expected) > 1 else expected[0]
+            hint = ""
+            if len(expected) > 1 and int(np.prod(X.shape[1:])) == int(np.prod(expected)):
+                # the usual mistake with images: no channel axis, or flat rows
+                hint = (f"; reshape it to (batch, {', '.join(map(str, expected))}), e.g. "
+                        f"{name}.reshape(-1, {', '.join(map(str, expected))})")
             raise ValueError(f"{owner}: {name} has {found} features per row (shape {X.shape}), "
-                             f"but the network was built for {wanted}")
+                             f"but the network was built for {wanted}{hint}")
 
     def _release(self) -> None:
         for layer in self.layers:
@@ -283,10 +288,22 @@ class NeuralNetwork:
                              for name, param in zip(names, layer.params))
         return named
 
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        """(``layers.<i>.<name>``, array) for every buffer: state that is not trained, such as
+        batch norm's ``running_mean``; saved with the parameters, never in ``params()``."""
+        named = []
+        for index, layer in enumerate(self.layers):
+            buffers = getattr(layer, "buffers", None)
+            if isinstance(layer, Layer) and buffers:
+                named.extend((f"layers.{index}.{name}", buffer)
+                             for name, buffer in zip(layer.buffer_names(), buffers))
+        return named
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A NumPy copy of every parameter under its dotted name (``layers.0.W``, ...), from any
-        device."""
-        return {name: backend.to_host(param, copy=True) for name, param in self.named_params()}
+        """A NumPy copy of every parameter and buffer under its dotted name (``layers.0.W``,
+        ``layers.1.running_mean``, ...), from any device."""
+        return {name: backend.to_host(array, copy=True)
+                for name, array in self.named_params() + self.named_buffers()}
 
     def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> None:
         """Copy the arrays of ``state_dict`` into the parameters, in place, checking every key."""
@@ -303,7 +320,7 @@ class NeuralNetwork:
                 self.reset_parameters()  # back to unbuilt, as it was: nothing half-loaded
                 raise
             return
-        own = dict(self.named_params())
+        own = dict(self.named_params() + self.named_buffers())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         if strict and (missing or unexpected):
@@ -354,14 +371,36 @@ class NeuralNetwork:
         """The number of scalar parameters."""
         return int(sum(param.size for param in self.params()))
 
+    def _output_shapes(self) -> list[tuple[int, ...]] | None:
+        """The shape of one output row of every layer (None before the network is built).
+
+        Found by passing one row of zeros through the layers in inference mode, so it holds
+        for any layer, whatever it does to the shape.
+        """
+        if not self.built or self.input_shape is None:
+            return None
+        from .backend import zeros
+
+        params = self.params()
+        like = params[0] if params else np.empty(0, dtype=self.dtype)
+        X = zeros((1, *self.input_shape), self.dtype, like=like)
+        shapes = []
+        try:
+            for layer in self.layers:
+                X = layer.forward(X, inference=True)
+                shapes.append(tuple(X.shape[1:]))
+        finally:
+            self._release()
+        return shapes
+
     def summary(self) -> str:
         """A table of the layers: type, activation, output shape and parameter count."""
         rows = [("#", "layer", "output shape", "params")]
+        shapes = self._output_shapes()
         for index, layer in enumerate(self.layers):
             output_shape = "?"
-            if isinstance(layer, Layer) and not layer.first:
-                if layer.params:
-                    output_shape = f"(batch, {layer.neurons})"
+            if shapes is not None:
+                output_shape = f"(batch, {', '.join(map(str, shapes[index]))})"
             elif not isinstance(layer, Layer):
                 output_shape = "(as input)"
             count = sum(p.size for p in getattr(layer, "params", ()))

@@ -146,8 +146,10 @@ class Trainer:
         ``restart`` re-draws the initial weights from the network's seed and resets the
         optimizer; ``restart=False`` continues from the current parameters. ``checkpoint``
         writes the whole training state every ``checkpoint_every`` epochs; ``resume_from``
-        continues such a run exactly. ``single_output`` and ``conv_testing`` are accepted for
-        the book's signature and have no effect.
+        continues such a run exactly. ``conv_testing`` prints, as the book's chapter-5 trainer,
+        the loss of every 10th batch and the test accuracy every 100 batches (a sign of life in
+        long convolution epochs). ``single_output`` is accepted for the book's signature and
+        has no effect.
         """
         owner = "Trainer.fit"
         for name, value in (("epochs", epochs), ("eval_every", eval_every),
@@ -210,6 +212,7 @@ class Trainer:
             callbacks.insert(0, stopper)
         run = _Run(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
                    callbacks, checkpoint, checkpoint_every)
+        run.conv_testing = bool(conv_testing)
         self.epochs = epochs
         self.resuming = resume_from is not None
         self.logged_fields = run.logged_fields()
@@ -297,6 +300,7 @@ class _Run:
         self.last_good = [param.copy() for param in self.params]
         self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
         self.stopped_at_resume = False
+        self.conv_testing = False
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> History:
@@ -348,6 +352,8 @@ class _Run:
                         self.diverged(loss, epoch, batch_index)
                     self.optim.step()
                     total += loss * len(X_batch)
+                    if self.conv_testing:
+                        self.conv_testing_lines(batch_index, loss)
                 if deferred:
                     total = self.read_losses(losses, epoch)
                 train_loss = total / n
@@ -393,6 +399,18 @@ class _Run:
                 metrics = evaluation_metrics(self.net.loss, placeholder, self.y_test[:1])
             fields += ["val_loss", *metrics]
         return fields
+    def conv_testing_lines(self, batch_index: int, loss: float) -> None:
+        """The book's chapter-5 progress: batch loss every 10 batches, accuracy every 100."""
+        if batch_index % 10 == 0:
+            self.trainer.say(f"batch {batch_index} loss {loss}")
+        if batch_index % 100 == 0 and batch_index > 0 and self.X_test is not None:
+            from .metrics import evaluation_metrics
+
+            prediction = self.net._predict_batches(self.X_test, 1024)
+            metrics = evaluation_metrics(self.net.loss, prediction, self.y_test)
+            if "accuracy" in metrics:
+                self.trainer.say(f"Validation accuracy after {batch_index} batches is "
+                                 f"{100 * metrics['accuracy']:.2f}%")
 
     def evaluate(self) -> dict[str, float]:
         """Validation loss and metrics, recorded in the history and passed to callbacks."""

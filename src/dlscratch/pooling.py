@@ -1,0 +1,204 @@
+"""Pooling: the maximum or the mean of each k x k window (MaxPool2D, AvgPool2D), or of the image.
+
+Windows are read as k * k strided slices of the input, one per offset inside the window (the
+same slices as im2col, see ``conv.py``); there is no loop over pixels, channels or images, and
+the code runs unchanged on device arrays. No padding (PyTorch's default): the output is
+``floor((H - size) / stride) + 1`` rows high, and rows that no window reaches are not used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import empty, zeros
+from .base import Operation
+from .conv import WindowGeometry
+from .reshape import OperationLayer
+from .validation import check_positive
+
+
+class _PoolOperation(Operation):
+    def __init__(self, size: int, stride: int) -> None:
+        super().__init__()
+        self.size, self.stride = size, stride
+        self._geometry: WindowGeometry | None = None
+        self._geometry_for: tuple[int, int] | None = None
+
+    def geometry(self, height: int, width: int) -> WindowGeometry:
+        """The windows of an H x W image (checked: the window must fit)."""
+        if self._geometry_for != (height, width):
+            if height < self.size or width < self.size:
+                raise ValueError(f"{type(self).__name__}: the pooling window ({self.size} x "
+                                 f"{self.size}, size={self.size}) is larger than the input "
+                                 f"({height} x {width}); expected a size of at most "
+                                 f"{min(height, width)}")
+            self._geometry = WindowGeometry(height, width, self.size, self.stride, (0, 0, 0, 0))
+            self._geometry_for = (height, width)
+        return self._geometry
+
+    def _windows(self) -> np.ndarray:
+        """The k * k windows as planes, (k * k, batch, C, Ho, Wo): plane t holds what window
+        offset t = i * k + j reads. Copied slice by slice (copies of short rows are fast); the
+        sums and comparisons that follow then run over whole contiguous planes."""
+        x = self.input_
+        geometry = self.geometry(*x.shape[2:])
+        N, C = x.shape[:2]
+        windows = empty((self.size * self.size, N, C, geometry.out_height, geometry.out_width),
+                        x.dtype, like=x)
+        for t, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
+            windows[t] = x[:, :, in_rows, in_cols]
+        return windows
+
+    def _scatter(self, planes, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+        """dL/dx from the gradient of each window plane (``planes(t)`` gives plane t): windows
+        that do not overlap (stride >= size) are assigned, overlapping ones added up."""
+        geometry = self.geometry(*shape[2:])
+        grad = zeros(shape, like.dtype, like=like)
+        overlapping = self.stride < self.size
+        for t, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
+            target = grad[:, :, in_rows, in_cols]
+            if overlapping:
+                np.add(target, planes(t), out=target)
+            else:
+                target[...] = planes(t)
+        return grad
+
+    def get_config(self) -> dict:
+        return {"size": self.size, "stride": self.stride}
+
+
+class MaxPool2DOperation(_PoolOperation):
+    """out[n, c, h, w] = max over the window of x[n, c, s*h + i, s*w + j];  dL/dx = dL/dout at
+    the window's first maximum (row-major order, as PyTorch), 0 elsewhere.
+
+    X: (batch, C, H, W), out: (batch, C, Ho, Wo).
+    """
+
+    _winners: np.ndarray | None = None
+
+    def _output(self, inference: bool = False) -> np.ndarray:
+        windows = self._windows()
+        out = windows.max(axis=0)
+        self._winners = None if inference else self._first_maximum(windows, out)
+        return out
+
+    @staticmethod
+    def _first_maximum(windows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """(k * k, ...) booleans: True at each window's first maximum only, so a window of
+        equal values (zeros after a ReLU) sends its gradient to one input, as PyTorch's does."""
+        winners = windows == out
+        taken = winners[0].copy()
+        for t in range(1, len(winners)):
+            np.greater(winners[t], taken, out=winners[t])  # a maximum not taken before
+            np.logical_or(taken, winners[t], out=taken)
+        return winners
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        if self._winners is None:  # forward ran in inference mode
+            self._output(inference=False)
+        winners = self._winners
+        routed = np.empty_like(output_grad)
+        return self._scatter(lambda t: np.multiply(output_grad, winners[t], out=routed),
+                             self.input_.shape, output_grad)
+
+    def _release(self) -> None:
+        super()._release()
+        self._winners = None
+
+
+class AvgPool2DOperation(_PoolOperation):
+    """out[n, c, h, w] = mean over the window of x[n, c, s*h + i, s*w + j];
+    dL/dx = the sum, over the windows that read x, of dL/dout / size^2.
+
+    X: (batch, C, H, W), out: (batch, C, Ho, Wo).
+    """
+
+    def _output(self, inference: bool = False) -> np.ndarray:
+        out = self._windows().sum(axis=0)
+        out *= 1.0 / (self.size * self.size)
+        return out
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        share = output_grad * (1.0 / (self.size * self.size))
+        return self._scatter(lambda t: share, self.input_.shape, output_grad)
+
+
+class GlobalAvgPool2DOperation(Operation):
+    """out[n, c] = mean over h, w of x[n, c, h, w];  dL/dx[n, c, h, w] = dL/dout[n, c] / (H * W).
+
+    X: (batch, C, H, W), out: (batch, C).
+    """
+
+    def _output(self, inference: bool = False) -> np.ndarray:
+        N, C = self.input_.shape[:2]
+        return self.input_.reshape(N, C, -1).mean(axis=2)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        N, C, H, W = self.input_.shape
+        grad = np.empty_like(self.input_)
+        grad[...] = (output_grad * (1.0 / (H * W))).reshape(N, C, 1, 1)
+        return grad
+
+
+def _check_4d(layer: OperationLayer, input_: np.ndarray) -> None:
+    if getattr(input_, "ndim", None) != 4:
+        raise ValueError(f"{type(layer).__name__}.forward: input must have 4 dimensions (batch, "
+                         f"channels, height, width), got shape {getattr(input_, 'shape', None)}")
+
+
+class _Pool2D(OperationLayer):
+    operation_class: type[_PoolOperation]
+
+    def __init__(self, size: int, stride: int | None = None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        check_positive("size", size, integer=True, owner=owner)
+        if stride is not None:
+            check_positive("stride", stride, integer=True, owner=owner)
+        self.size = int(size)
+        self.stride = self.size if stride is None else int(stride)
+
+    def _make_operation(self, input_: np.ndarray) -> Operation:
+        _check_4d(self, input_)
+        operation = self.operation_class(self.size, self.stride)
+        operation.geometry(*input_.shape[2:])  # refuse a window larger than the image now
+        return operation
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one output row for input rows of ``input_shape`` (C, H, W)."""
+        channels, height, width = input_shape
+        return (channels, (height - self.size) // self.stride + 1,
+                (width - self.size) // self.stride + 1)
+
+    def get_config(self) -> dict:
+        return {"size": self.size, "stride": self.stride}
+
+
+class MaxPool2D(_Pool2D):
+    """The maximum of each ``size`` x ``size`` window, windows ``stride`` apart (default: size).
+
+    X: (batch, C, H, W), out: (batch, C, floor((H - size) / stride) + 1, same for W).
+    """
+
+    operation_class = MaxPool2DOperation
+
+
+class AvgPool2D(_Pool2D):
+    """The mean of each ``size`` x ``size`` window, windows ``stride`` apart (default: size).
+
+    X: (batch, C, H, W), out: (batch, C, floor((H - size) / stride) + 1, same for W).
+    """
+
+    operation_class = AvgPool2DOperation
+
+
+class GlobalAvgPool2D(OperationLayer):
+    """The mean of each channel over the whole image: (batch, C, H, W) -> (batch, C)."""
+
+    def _make_operation(self, input_: np.ndarray) -> Operation:
+        _check_4d(self, input_)
+        return GlobalAvgPool2DOperation()
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one output row for input rows of ``input_shape`` (C, H, W)."""
+        return (input_shape[0],)
