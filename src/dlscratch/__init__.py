@@ -16,6 +16,7 @@ from .losses import (
 )
 from .network import NeuralNetwork
 from .optimizers import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum
+from .recurrent import Embedding, GRULayer, LSTMLayer, RNNLayer
 from .schedules import (
     ConstantLR,
     CosineDecay,
@@ -42,6 +43,7 @@ __all__ = [
     "ELU", "GELU", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "Operation", "ParamOperation", "WeightMultiply", "BiasAdd", "Dropout",
     "Layer", "Dense",
+    "RNNLayer", "LSTMLayer", "GRULayer", "Embedding",
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "SoftmaxCrossEntropy",
     "BinaryCrossEntropy",
     "NeuralNetwork", "Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW",

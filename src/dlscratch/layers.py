@@ -161,3 +161,7 @@ class Dense(Layer):
         extra = f", dropout={self.dropout}" if self.dropout < 1 else ""
         return (f"Dense(neurons={self.neurons}, activation={self.activation!r}, "
                 f"weight_init={self.weight_init!r}{extra})")
+
+
+# the recurrent layers of chapter 6 live in their own module (it imports Layer from here)
+from .recurrent import Embedding, GRULayer, LSTMLayer, RNNLayer  # noqa: E402, F401

@@ -138,13 +138,13 @@ class Trainer:
             resume_from = check_path("resume_from", resume_from, owner)
 
         self.verbose = verbose
-        dtype = self.net.dtype
+        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
         X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
-        y_train = as_array(y_train, "y_train", ndim=(1, 2), owner=owner)
+        y_train = as_array(y_train, "y_train", ndim=(1, 2, 3), owner=owner)
         check_lengths(owner, X_train=X_train, y_train=y_train)
         if X_test is not None:
             X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
-            y_test = as_array(y_test, "y_test", ndim=(1, 2), owner=owner)
+            y_test = as_array(y_test, "y_test", ndim=(1, 2, 3), owner=owner)
             check_lengths(owner, X_test=X_test, y_test=y_test)
             if X_test.shape[1:] != X_train.shape[1:]:
                 raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
