@@ -3,10 +3,10 @@
 Every optimizer takes the book's ``lr``, ``final_lr`` and ``decay_type`` plus four keyword-only
 options: ``gradient_clipping`` (the book's chapter-6 clipping of every gradient element to
 [-2, 2], before the update), ``weight_decay`` (an L2 penalty added to the gradients of the
-weights; biases are left alone), ``clip_norm`` (scale all gradients together so their global L2 norm is at most
-``clip_norm``, as torch.nn.utils.clip_grad_norm_) and ``schedule`` (a learning-rate schedule from
-``dlscratch.schedules``; the book's ``decay_type`` is a shorthand for two of them). Each update
-rule gives, step for step, the parameters of its torch.optim twin.
+weights; biases are left alone), ``clip_norm`` (scale all gradients together so their global
+L2 norm is at most ``clip_norm``, as torch.nn.utils.clip_grad_norm_) and ``schedule`` (a
+learning-rate schedule from ``dlscratch.schedules``; the book's ``decay_type`` is a shorthand for
+two of them). Each update rule gives, step for step, the parameters of its torch.optim twin.
 """
 
 from __future__ import annotations
