@@ -31,6 +31,8 @@ import resource
 import sys
 import time
 
+from lstm_workers import LSTM_WORKLOADS
+
 THREADS = 2
 REPEATS = 3            # timed runs per process; the fastest is reported
 INIT_SEED = 0          # the MLP's initial weights, as in shared/bench/peers.py
@@ -45,6 +47,7 @@ WORKLOADS = {
     "boston-deep": dict(kind="boston", sizes=[13, 13, 13, 1], batch=32, epochs=50, lr=0.01,
                         momentum=0.0),
 }
+WORKLOADS.update(LSTM_WORKLOADS)
 
 
 # ---------------------------------------------------------------------------- shared setup
@@ -405,7 +408,11 @@ SYSTEMS = {"torch": run_torch, "dlscratch": run_dlscratch, "numpy": run_numpy_lo
 
 def main() -> None:
     job = json.loads(sys.argv[1])
-    result = SYSTEMS[job["system"]](job)
+    if job["workload"] in LSTM_WORKLOADS:  # the character LSTM: lstm_workers.py
+        from lstm_workers import LSTM_SYSTEMS
+        result = LSTM_SYSTEMS[job["system"]](job)
+    else:
+        result = SYSTEMS[job["system"]](job)
     print(json.dumps({**job, **result}), flush=True)
 
 

@@ -8,9 +8,11 @@ a demo runs, so ``import dlscratch`` stays light.
 from ._common import DatasetUnavailable
 from .boston import boston_data, boston_experiment, boston_networks, boston_table, run_boston
 from .mnist import Step, mnist_data, mnist_experiment, mnist_ladder, mnist_table, run_mnist
+from .text import run_text, text_experiment, text_table
 
 __all__ = [
     "DatasetUnavailable",
     "boston_data", "boston_experiment", "boston_networks", "boston_table", "run_boston",
     "Step", "mnist_data", "mnist_experiment", "mnist_ladder", "mnist_table", "run_mnist",
+    "run_text", "text_experiment", "text_table",
 ]
