@@ -33,6 +33,11 @@ LSTM_WORKLOADS = {
 
 
 # ---------------------------------------------------------------------------- shared setup
+def config(job: dict) -> dict:
+    """The workload's settings, with the job's ``overrides`` (the smoke test's tiny sizes)."""
+    return {**LSTM_WORKLOADS[job["workload"]], **job.get("overrides", {})}
+
+
 def char_text(n_chars: int = 200_000, seed: int = SEED):
     """peers.py's text: a Zipf stream of 400 random 'words' over [a-zA-Z0-9], as indices."""
     import numpy as np
@@ -98,7 +103,7 @@ def run_torch(job: dict) -> dict:
 
     torch.set_num_threads(job.get("threads", THREADS))
     torch.manual_seed(SEED)
-    cfg = LSTM_WORKLOADS[job["workload"]]
+    cfg = config(job)
     B, H, V = cfg["batch"], cfg["hidden"], cfg["vocab"]
     train_windows, test_windows = batches(cfg)
     init = initial_weights(cfg)
@@ -161,7 +166,7 @@ def run_dlscratch(job: dict) -> dict:
     import dlscratch as dls
     from dlscratch.recurrent import LSTMLayer
 
-    cfg = LSTM_WORKLOADS[job["workload"]]
+    cfg = config(job)
     B, T, H, V = cfg["batch"], cfg["seq"], cfg["hidden"], cfg["vocab"]
     train_windows, test_windows = batches(cfg)
     init = initial_weights(cfg)
@@ -404,7 +409,7 @@ def run_numpy(job: dict) -> dict:
     import numpy as np
     from workers import Memory, blas_info
 
-    cfg = LSTM_WORKLOADS[job["workload"]]
+    cfg = config(job)
     B = cfg["batch"]
     train_windows, test_windows = batches(cfg)
     init = initial_weights(cfg)
@@ -439,7 +444,7 @@ def run_gemm(job: dict) -> dict:
     import numpy as np
     from workers import blas_info
 
-    cfg = LSTM_WORKLOADS[job["workload"]]
+    cfg = config(job)
     B, T, H, V, S = cfg["batch"], cfg["seq"], cfg["hidden"], cfg["vocab"], cfg["steps"]
     rng = np.random.default_rng(0)
     r = lambda *shape: rng.standard_normal(shape, dtype=np.float32)  # noqa: E731

@@ -328,7 +328,10 @@ class RNNModel(NeuralNetwork):
             log_p = self.log_probabilities(tail[None, :-1], batch_size)
             total -= float(np.take_along_axis(log_p, tail[None, 1:, None], axis=-1).sum())
             count += rest
-        return math.exp(total / count)
+        try:
+            return math.exp(total / count)
+        except OverflowError:  # a model that diverged: worse than any finite perplexity
+            return math.inf
 
     def sample(self, length: int = 200, prompt: str | None = None, temperature: float = 1.0,
                seed: int | np.random.Generator | None = None) -> str:
