@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import to_host
 from .base import Operation
 from .losses import Loss, SoftmaxCrossEntropy
 from .network import NeuralNetwork
@@ -298,8 +299,8 @@ class RNNModel(NeuralNetwork):
         try:
             for start in range(0, len(ids), batch_size):
                 chunk = ids[start:start + batch_size]
-                scores = np.asarray(self.forward(self.inputs(chunk), inference=True),
-                                    dtype=np.float64)
+                scores = to_host(self.forward(self.inputs(chunk), inference=True)
+                                 ).astype(np.float64)
                 scores -= scores.max(axis=-1, keepdims=True)
                 scores -= np.log(np.exp(scores).sum(axis=-1, keepdims=True))
                 out[start:start + len(chunk)] = scores
@@ -358,8 +359,8 @@ class RNNModel(NeuralNetwork):
         try:
             for _ in range(int(length)):
                 window = np.asarray(context[-T:], dtype=np.int64)[None, :]
-                scores = np.asarray(self.forward(self.inputs(window), inference=True)[0, -1],
-                                    dtype=np.float64) / float(temperature)
+                scores = to_host(self.forward(self.inputs(window), inference=True)[0, -1]
+                                 ).astype(np.float64) / float(temperature)
                 scores -= scores.max()
                 p = np.exp(scores)
                 p /= p.sum()
