@@ -215,7 +215,7 @@ class NumpyLSTM:
     """One float32 LSTM training step by hand: the floor for a NumPy framework.
 
     Time-major buffers, allocated once. Forward: the input projection of all steps in one
-    product (both biases folded in); per step one (B, H) @ (H, 4H) product, then all four
+    product; per step one (B, H) @ (H, 4H) product and the bias added, then all four
     gates at once from exp: the pre-activations of i, f, o are scaled by -1 and those of the
     candidate g by -2 (in the projection and in a scaled copy of W_hh made once per step), so
     exp, add 1, reciprocal give sigma(x) on i, f, o and sigma(2x) on g, and tanh(x) =
@@ -265,6 +265,7 @@ class NumpyLSTM:
         self.tanhC = e((T, B, H), np.float32)
         self.P = e((T, B, H), np.float32)
         self.W_hh_s = e((H, 4 * H), np.float32)
+        self.W_ih_s = e((V, 4 * H), np.float32)
         self.hW = e((B, 4 * H), np.float32)
         self.logits = e((T * B, V), np.float32)
         self.lse = e((T * B, 1), np.float32)
@@ -282,17 +283,20 @@ class NumpyLSTM:
         T, B, H = self.T, self.B, self.H
         W_ih, W_hh, b_ih, b_hh, W_out, b_out = self.params
         np.take(self.eye, ids.T, axis=0, out=self.X)           # one-hot, time-major
-        G = self.G.reshape(T * B, 4 * H)
-        np.matmul(self.X.reshape(T * B, self.V), W_ih, out=G)  # all input projections
-        G += np.add(b_ih, b_hh, out=self.b)
-        G *= self.scale
+        # scaled copies of the (small) weights and bias: no extra pass over the (T B, 4H) gates
+        np.multiply(W_ih, self.scale, out=self.W_ih_s)
         np.multiply(W_hh, self.scale, out=self.W_hh_s)
-        hW, ig = self.hW, self.ig
+        np.add(b_ih, b_hh, out=self.b)
+        self.b *= self.scale
+        G = self.G.reshape(T * B, 4 * H)
+        np.matmul(self.X.reshape(T * B, self.V), self.W_ih_s, out=G)  # all input projections
+        hW, ig, b = self.hW, self.ig, self.b
         with np.errstate(over="ignore"):  # exp(large) = inf gives 1 / inf = 0, as it should
             for t in range(T):
                 a = self.G[t]
                 np.matmul(self.Hs[t], self.W_hh_s, out=hW)
                 a += hW
+                a += b
                 np.exp(a, out=a)                  # numpy's float32 exp is vectorised, its
                 a += 1.0                          # tanh is not (on AVX2): 2x faster this way
                 np.reciprocal(a, out=a)

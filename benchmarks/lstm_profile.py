@@ -1,0 +1,91 @@
+"""Where an lstm-char training step spends its time: dlscratch beside the hand-written floor.
+
+    python benchmarks/lstm_profile.py [--steps 60] [--threads 1] [--src PATH]
+
+Both systems train on the same batches from the same weights, interleaved step by step (so a
+busy spell on this shared machine hits both alike), and every section of a step is timed in
+CPU time of this process (``time.process_time``), which other processes on the machine do
+not inflate the way they inflate wall time. With one BLAS thread (the default) CPU time is
+the work done; with two, OpenBLAS's waiting threads count too. Prints the mean of each
+section (the fastest and slowest 10% of steps left out) and the ratio of the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--src", default=os.path.join(os.path.dirname(HERE), "src"))
+    args = parser.parse_args(argv)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)  # before numpy loads OpenBLAS
+    sys.path.insert(0, HERE)
+    sys.path.insert(0, os.path.abspath(args.src))
+    import time
+
+    import lstm_workers as lw
+    import numpy as np
+
+    import dlscratch as dls
+    from dlscratch.recurrent import LSTMLayer
+
+    cfg = lw.LSTM_WORKLOADS["lstm-char"]
+    windows, _ = lw.batches(cfg)
+    init = lw.initial_weights(cfg)
+    T, H, V = cfg["seq"], cfg["hidden"], cfg["vocab"]
+    eye = np.eye(V, dtype=np.float32)
+    net = dls.NeuralNetwork([LSTMLayer(H, V)], dls.SoftmaxCrossEntropy(), seed=0)
+    net.forward(np.zeros((1, T, V), np.float32))
+    for param, name in zip(net.params(), ("W_ih", "W_hh", "b_ih", "b_hh", "W_out", "b_out")):
+        param[...] = init[name]
+    optim = dls.Adam(lr=cfg["lr"])
+    optim.net = net
+    floor = lw.NumpyLSTM(init, cfg)
+    clock = time.process_time
+    times: dict[str, list[float]] = {}
+
+    def timed(name, function, *arguments):
+        start = clock()
+        out = function(*arguments)
+        times.setdefault(name, []).append(clock() - start)
+        return out
+
+    for step in range(args.steps):
+        w = windows[step % len(windows)]
+        x = timed("dlscratch: one-hot inputs", eye.__getitem__, w[:, :-1])
+        out = timed("dlscratch: forward (LSTMLayer)", net.forward, x)
+        timed("dlscratch: loss", net.loss.forward, out, w[:, 1:])
+        grad = timed("dlscratch: loss gradient", net.loss.backward)
+        timed("dlscratch: backward (LSTMLayer)", net.backward, grad)
+        timed("dlscratch: Adam step", optim.step)
+        timed("floor: forward (one-hot included)", floor.forward, w[:, :-1])
+        timed("floor: loss, gradient and backward", floor.loss_and_backward, w[:, 1:])
+        timed("floor: Adam step", floor.adam)
+
+    def mean(values):
+        values = sorted(values)
+        cut = len(values) // 10
+        return float(np.mean(values[cut:len(values) - cut] or values))
+
+    totals = {"dlscratch": 0.0, "floor": 0.0}
+    print(f"lstm-char step (batch {cfg['batch']}, sequence {T}, hidden {H}, vocabulary {V}), "
+          f"{args.steps} steps, {args.threads} BLAS thread(s), CPU time per step:")
+    for name, values in times.items():
+        print(f"  {name:38} {mean(values) * 1e3:7.2f} ms")
+        totals[name.split(":")[0]] += mean(values)
+    print(f"  {'dlscratch total':38} {totals['dlscratch'] * 1e3:7.2f} ms")
+    print(f"  {'floor total':38} {totals['floor'] * 1e3:7.2f} ms")
+    print(f"dlscratch reaches {totals['floor'] / totals['dlscratch']:.0%} of the floor")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
