@@ -490,8 +490,7 @@ class RNNTrainer:
                      high=0.5, owner=owner)
         check_positive("sample_length", sample_length, integer=True, owner=owner)
         check_number("temperature", temperature, low=0, owner=owner)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise TypeError(f"{owner}: seed must be a non-negative int, got {seed!r}")
+        check_number("seed", seed, low=0, low_open=False, integer=True, owner=owner)
 
         if model.vocabulary is None:
             vocabulary = build_vocabulary(text)
