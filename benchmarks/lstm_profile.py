@@ -2,12 +2,13 @@
 
     python benchmarks/lstm_profile.py [--steps 60] [--threads 1] [--src PATH]
 
-Both systems train on the same batches from the same weights, interleaved step by step (so a
-busy spell on this shared machine hits both alike), and every section of a step is timed in
+dlscratch, the floor and PyTorch (nn.LSTM + nn.Linear) train on the same batches from the
+same weights, interleaved step by step (so a busy spell on this shared machine hits all alike),
+and every section of a step is timed in
 CPU time of this process (``time.process_time``), which other processes on the machine do
 not inflate the way they inflate wall time. With one BLAS thread (the default) CPU time is
 the work done; with two, OpenBLAS's waiting threads count too. Prints the mean of each
-section (the fastest and slowest 10% of steps left out) and the ratio of the totals.
+section (the fastest and slowest 10% of steps left out) and the ratios of the totals.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--src", default=os.path.join(os.path.dirname(HERE), "src"))
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     args = parser.parse_args(argv)
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)  # before numpy loads OpenBLAS
     sys.path.insert(0, HERE)
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     optim = dls.Adam(lr=cfg["lr"])
     optim.net = net
     floor = lw.NumpyLSTM(init, cfg)
+    torch_step = None if args.no_torch else torch_trainer(init, cfg, args.threads)
     clock = time.process_time
     times: dict[str, list[float]] = {}
 
@@ -69,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         timed("floor: forward (one-hot included)", floor.forward, w[:, :-1])
         timed("floor: loss, gradient and backward", floor.loss_and_backward, w[:, 1:])
         timed("floor: Adam step", floor.adam)
+        if torch_step is not None:
+            timed("torch: whole step", torch_step, w)
 
     def mean(values):
         values = sorted(values)
         cut = len(values) // 10
         return float(np.mean(values[cut:len(values) - cut] or values))
 
-    totals = {"dlscratch": 0.0, "floor": 0.0}
+    totals = {"dlscratch": 0.0, "floor": 0.0, "torch": 0.0}
     print(f"lstm-char step (batch {cfg['batch']}, sequence {T}, hidden {H}, vocabulary {V}), "
           f"{args.steps} steps, {args.threads} BLAS thread(s), CPU time per step:")
     for name, values in times.items():
@@ -84,7 +89,39 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'dlscratch total':38} {totals['dlscratch'] * 1e3:7.2f} ms")
     print(f"  {'floor total':38} {totals['floor'] * 1e3:7.2f} ms")
     print(f"dlscratch reaches {totals['floor'] / totals['dlscratch']:.0%} of the floor")
+    if torch_step is not None:
+        print(f"dlscratch / torch (steps per CPU second): "
+              f"{totals['torch'] / totals['dlscratch']:.2f}x")
     return 0
+
+
+def torch_trainer(init: dict, cfg: dict, threads: int):
+    """One torch training step (nn.LSTM + nn.Linear, Adam) from the same weights."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    H, V = cfg["hidden"], cfg["vocab"]
+    lstm, head = nn.LSTM(V, H, batch_first=True), nn.Linear(H, V)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.from_numpy(init["W_ih"].T))
+        lstm.weight_hh_l0.copy_(torch.from_numpy(init["W_hh"].T))
+        lstm.bias_ih_l0.copy_(torch.from_numpy(init["b_ih"][0]))
+        lstm.bias_hh_l0.copy_(torch.from_numpy(init["b_hh"][0]))
+        head.weight.copy_(torch.from_numpy(init["W_out"].T))
+        head.bias.copy_(torch.from_numpy(init["b_out"][0]))
+    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=cfg["lr"])
+
+    def step(window):
+        w = torch.from_numpy(window)
+        optimizer.zero_grad(set_to_none=True)
+        logits = head(lstm(F.one_hot(w[:, :-1], V).float())[0])
+        loss = F.cross_entropy(logits.reshape(-1, V), w[:, 1:].reshape(-1))
+        loss.backward()
+        optimizer.step()
+
+    return step
 
 
 if __name__ == "__main__":
