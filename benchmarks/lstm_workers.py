@@ -489,8 +489,9 @@ def run_gemm(job: dict) -> dict:
 
     one_pass()
     best = min(one_pass() for _ in range(job.get("repeats", 3)))
-    flops = S * 2.0 * (T * B * V * 4 * H * 2 + T * B * H * 4 * H * 2 - B * H * 4 * H
-                       + 3 * T * B * H * V)
+    # input projection and dW_ih; recurrent products forward (T) and backward (T - 1) and
+    # dW_hh; output projection, dW_out and dH
+    flops = S * 2.0 * (2 * T * B * V * 4 * H + (3 * T - 1) * B * H * 4 * H + 3 * T * B * H * V)
     return dict(samples_per_s=S * B / best, steps_per_s=S / best, samples_per_s_all_dx=S * B / best,
                 gflops=flops / best / 1e9, blas=blas_info(), dtype="float32")
 
