@@ -515,3 +515,18 @@ def test_sequence_targets_outside_the_vocabulary_or_of_the_wrong_shape_are_refus
     with pytest.raises(ValueError, match=r"Trainer.fit: y_train holds class label 7"):
         Trainer(net, SGD(lr=0.1)).fit(np.zeros((2, 3), dtype=int),
                                       np.array([[0, 1, 2], [3, 0, 7]]), epochs=1)
+
+
+@pytest.mark.parametrize("cls", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturated_gates_stay_finite_without_warnings(cls, dtype):
+    X = np.array([[[1e4, -1e4], [-1e4, 1e4], [1e4, 1e4]]], dtype=dtype)
+    layer = cls(3, 2, weight_scale=1.0)
+    layer.dtype = np.dtype(dtype)
+    layer.rng = np.random.default_rng(0)
+    layer.input_grad_needed = True
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        output = layer.forward(X)
+        input_grad = layer.backward(np.ones_like(output))
+    assert np.isfinite(output).all() and np.isfinite(input_grad).all()
+    assert all(np.isfinite(grad).all() for grad in layer.param_grads)
