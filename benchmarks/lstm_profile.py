@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     optim = dls.Adam(lr=cfg["lr"])
     optim.net = net
     floor = lw.NumpyLSTM(init, cfg)
-    torch_step = None if args.no_torch else torch_trainer(init, cfg, args.threads)
+    # with more than one thread, torch's OpenMP workers keep spinning after each of its steps
+    # and slow down whatever runs next in this process: then torch is left out (run.py
+    # measures it in a process of its own)
+    with_torch = not args.no_torch and args.threads == 1
+    torch_step = torch_trainer(init, cfg, args.threads) if with_torch else None
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     times: dict[str, list[float]] = {}
 
