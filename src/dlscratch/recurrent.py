@@ -41,6 +41,13 @@ def _check_flag(name: str, value: object, owner: str) -> bool:
 class RecurrentLayer(Layer):
     """What RNNLayer, LSTMLayer and GRULayer share: parameters, buffers, projection, state.
 
+    ``hidden_size`` H and ``output_size`` are the book's; ``weight_scale=None`` draws every
+    parameter from PyTorch's U(-1/sqrt(H), 1/sqrt(H)), a number from the book's
+    N(0, weight_scale^2). ``return_sequences=False`` returns the projection of the last step
+    only, (batch, output_size). Every forward starts from zero hidden (and cell) state; with
+    ``stateful=True`` it starts where the previous forward (training or inference) ended, the
+    gradient stopping at the batch boundary, until ``reset_state()``.
+
     A subclass sets ``gates`` and ``state_size`` (hidden state arrays: 1, or 2 for the LSTM's
     cell) and implements ``_recur`` (the forward loop) and ``_recur_backward`` (its BPTT loop).
     """
