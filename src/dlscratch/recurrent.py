@@ -171,8 +171,12 @@ class RecurrentLayer(Layer):
         self._initial_state(states, batch)
         # the input part of every gate, all steps at once
         Gx = self._buffer("Gx", (steps, batch, width))
+        # (the gate scales of the cell are applied to the small W_ih, not to every step's gates)
+        scale = self._gate_scale(b_ih[0])
+        if scale is not None:
+            W_ih = np.multiply(W_ih, scale, out=self._buffer("W_ih_scaled", W_ih.shape))
         np.matmul(X.reshape(steps * batch, n_in), W_ih, out=Gx.reshape(steps * batch, width))
-        self._recur(Gx, states, W_hh, b_ih, b_hh)
+        self._recur(Gx, states, W_hh, b_ih, b_hh, scale)
         H = states[0]
         if self.stateful:
             self._state = [state[steps].copy() for state in states]
@@ -199,8 +203,13 @@ class RecurrentLayer(Layer):
         for state, carried in zip(states, self._state):
             np.copyto(state[0], carried)
 
+    def _gate_scale(self, like: np.ndarray) -> np.ndarray | None:
+        """Per gate column, the factor the cell wants its pre-activations multiplied by (or
+        None): Gx holds (x W_ih) * scale when ``_recur`` gets it."""
+        return None
+
     def _recur(self, Gx: np.ndarray, states: list[np.ndarray], W_hh: np.ndarray,
-               b_ih: np.ndarray, b_hh: np.ndarray) -> None:
+               b_ih: np.ndarray, b_hh: np.ndarray, scale: np.ndarray | None) -> None:
         """Run the cell over the steps: fill ``states[k][1:]`` from ``states[k][0]``."""
         raise NotImplementedError(f"{type(self).__name__} must implement _recur")
 
@@ -267,10 +276,9 @@ class RNNLayer(RecurrentLayer):
 
     gates = 1
 
-    def _recur(self, Gx, states, W_hh, b_ih, b_hh):
+    def _recur(self, Gx, states, W_hh, b_ih, b_hh, scale):
         H = states[0]
-        Gx += b_ih
-        Gx += b_hh
+        Gx += b_ih + b_hh
         for t in range(len(Gx)):
             h = H[t + 1]
             np.matmul(H[t], W_hh, out=h)
@@ -322,14 +330,14 @@ class LSTMLayer(RecurrentLayer):
         beta = 1.0 - alpha
         return scale, alpha, beta
 
-    def _recur(self, Gx, states, W_hh, b_ih, b_hh):
+    def _gate_scale(self, like: np.ndarray) -> np.ndarray:
+        return self._gate_vectors(like)[0]
+
+    def _recur(self, Gx, states, W_hh, b_ih, b_hh, scale):
         H, C = states
         hidden = self.hidden_size
-        scale, _, _ = self._gate_vectors(b_ih[0])
-        # the gate scales are applied once here, to the inputs' part and to W_hh, not per step
-        Gx += b_ih
-        Gx += b_hh
-        Gx *= scale
+        # the gate scales, already in Gx, go into the biases and W_hh once, not into each step
+        Gx += (b_ih + b_hh) * scale
         W_hh_scaled = self._buffer("W_hh_scaled", W_hh.shape)
         np.multiply(W_hh, scale, out=W_hh_scaled)
         tanh_c = self._buffer("tanh_c", H[1:].shape)
@@ -411,19 +419,25 @@ class GRULayer(RecurrentLayer):
 
     gates = 3
 
-    def _recur(self, Gx, states, W_hh, b_ih, b_hh):
+    def _gate_scale(self, like: np.ndarray) -> np.ndarray:
+        """-1 on r and z (sigma(a) = 1 / (1 + exp(-a))), 1 on n."""
+        scale = np.ones_like(like)
+        scale[:2 * self.hidden_size] = -1.0
+        return scale
+
+    def _recur(self, Gx, states, W_hh, b_ih, b_hh, scale):
         H = states[0]
         steps, batch, width = Gx.shape
         hidden = self.hidden_size
         two = 2 * hidden
-        # r and z: input part plus both biases, negated (sigma(a) = 1 / (1 + exp(-a)));
-        # n: input part plus b_in only (b_hn sits inside r * (...))
-        Gx += b_ih
-        Gx[..., :two] += b_hh[:, :two]
-        np.negative(Gx[..., :two], out=Gx[..., :two])
+        # r and z: input part (negated already) plus both biases, negated; n: input part plus
+        # b_in only (b_hn sits inside r * (...))
+        bias = b_ih.copy()
+        bias[:, :two] += b_hh[:, :two]
+        bias *= scale
+        Gx += bias
         W_hh_scaled = self._buffer("W_hh_scaled", W_hh.shape)
-        np.copyto(W_hh_scaled, W_hh)
-        np.negative(W_hh_scaled[:, :two], out=W_hh_scaled[:, :two])
+        np.multiply(W_hh, scale, out=W_hh_scaled)
         Gh = self._buffer("Gh", Gx.shape)  # h W_hh (+ b_hn on n): kept for backward
         RZ = self._buffer("RZ", (steps, batch, two))
         N = self._buffer("N", (steps, batch, hidden))
