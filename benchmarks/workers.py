@@ -31,6 +31,8 @@ import resource
 import sys
 import time
 
+from lstm_workers import LSTM_WORKLOADS
+
 THREADS = 2
 REPEATS = 3            # timed runs per process; the fastest is reported
 INIT_SEED = 0          # the MLP's initial weights, as in shared/bench/peers.py
@@ -49,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cnn import WORKLOADS as CNN_WORKLOADS  # noqa: E402
 
 WORKLOADS.update(CNN_WORKLOADS)
+WORKLOADS.update(LSTM_WORKLOADS)
 
 
 # ---------------------------------------------------------------------------- shared setup
@@ -413,6 +416,9 @@ def main() -> None:
         import cnn
 
         result = cnn.SYSTEMS[job["system"]](job, Memory())
+    elif job["workload"] in LSTM_WORKLOADS:  # the character LSTM: lstm_workers.py
+        from lstm_workers import LSTM_SYSTEMS
+        result = LSTM_SYSTEMS[job["system"]](job)
     else:
         result = SYSTEMS[job["system"]](job)
     print(json.dumps({**job, **result}), flush=True)

@@ -19,6 +19,7 @@ from .network import NeuralNetwork
 from .normalization import BatchNorm, BatchNormalize
 from .optimizers import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, SGDMomentum
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .recurrent import Embedding, GRULayer, LSTMLayer, RNNLayer
 from .reshape import Flatten
 from .schedules import (
     ConstantLR,
@@ -48,6 +49,7 @@ __all__ = [
     "Layer", "Dense",
     "Conv2D", "Conv2DOperation", "Conv2D_Op", "ChannelBiasAdd", "ChannelScale", "MaxPool2D",
     "AvgPool2D", "GlobalAvgPool2D", "Flatten", "BatchNorm", "BatchNormalize",
+    "RNNLayer", "LSTMLayer", "GRULayer", "Embedding",
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "SoftmaxCrossEntropy",
     "BinaryCrossEntropy",
     "NeuralNetwork", "Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW",

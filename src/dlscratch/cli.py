@@ -3,6 +3,7 @@
     dlscratch demo boston [--seeds N] [--epochs N] [--out DIR] [--quiet]
     dlscratch demo mnist [--full] [--epochs N] [--out DIR] [--quiet]
     dlscratch demo cnn [--full] [--epochs N] [--out DIR] [--quiet]
+    dlscratch demo text [FILE] [--iterations N] [--hidden N] [--out DIR] [--quiet]
     dlscratch --version
 
 Argument errors are reported by argparse (exit status 2); a demo that cannot run (a missing
@@ -117,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="epochs of the modern CNN (default: 10); the book's network trains "
                           "one epoch, as in the book")
     _add_common(cnn)
+    text = demos.add_parser(
+        "text", help="chapter 6: a character-level LSTM learns to write like a text",
+        description="The book's chapter 6: an LSTM trained on a text, one character at a time, "
+                    "printing samples as it learns and the validation perplexity beside the "
+                    "unigram baseline. Default text: Python standard-library docstrings "
+                    "(offline).")
+    text.add_argument("file", nargs="?", metavar="FILE",
+                      help="a UTF-8 text file (default: the docstrings of Python's standard "
+                           "library)")
+    text.add_argument("--iterations", type=_positive_int, default=600, metavar="N",
+                      help="training batches (default: 600)")
+    text.add_argument("--hidden", type=_positive_int, default=256, metavar="N",
+                      help="hidden size of the LSTM (default: 256)")
+    text.add_argument("--sample-every", type=_positive_int, default=100, metavar="N",
+                      help="iterations between evaluations and samples (default: 100)")
+    _add_common(text)
     return parser
 
 
@@ -152,6 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.demo == "cnn":
             demos.run_cnn(full=args.full, epochs=args.epochs, out=args.out,
                           quiet=args.quiet, dtype=args.dtype, threads=args.threads)
+        elif args.demo == "text":
+            try:
+                demos.run_text(file=args.file, iterations=args.iterations, hidden=args.hidden,
+                               sample_every=args.sample_every, out=args.out, quiet=args.quiet,
+                               dtype=args.dtype, threads=args.threads)
+            except ValueError as error:  # a file that is not UTF-8 text, or too short
+                return _fail(str(error))
         else:
             demos.run_mnist(full=args.full, epochs=args.epochs, out=args.out,
                             quiet=args.quiet, dtype=args.dtype, threads=args.threads)

@@ -31,6 +31,7 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "load_mnist_5k",
+    "load_tiny_shakespeare",
     "mnist_5k_split",
     "one_hot",
     "read_idx",
@@ -403,6 +404,106 @@ def load_mnist(cache_dir: str | os.PathLike | None = None, download: bool = True
     X_train, y_train = _check_mnist_pair(arrays[names[0]], arrays[names[1]], names[0], names[1])
     X_test, y_test = _check_mnist_pair(arrays[names[2]], arrays[names[3]], names[2], names[3])
     return X_train, y_train, X_test, y_test
+
+
+# --------------------------------------------------------------------------------------------
+# tiny Shakespeare (the book's chapter 6 text)
+# --------------------------------------------------------------------------------------------
+
+#: Karpathy's char-rnn ``data/tinyshakespeare/input.txt``: 1,115,394 bytes, this SHA-256 (the
+#: digest that independent projects pinning the file publish). ``load_tiny_shakespeare`` reads
+#: both names at call time, so tests may monkeypatch them.
+TINY_SHAKESPEARE_FILE = "tinyshakespeare.txt"
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+#: The same file in two places, tried in order.
+TINY_SHAKESPEARE_MIRRORS: tuple[str, ...] = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+    "https://storage.googleapis.com/download.tensorflow.org/data/shakespeare.txt",
+)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download_sha256(url: str, dest: str, sha256: str, timeout: float) -> None:
+    """Stream url into dest atomically; dest is left untouched unless the SHA-256 matches."""
+    import urllib.request
+
+    digest = hashlib.sha256()
+    with (urllib.request.urlopen(url, timeout=timeout) as response,
+          atomic_write(dest, "wb") as handle):
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            digest.update(chunk)
+            handle.write(chunk)
+        if digest.hexdigest() != sha256:  # raising here leaves dest as it was
+            raise _ChecksumMismatch(f"checksum mismatch: expected SHA-256 {sha256}, "
+                                    f"got {digest.hexdigest()}")
+
+
+def load_tiny_shakespeare(cache_dir: str | os.PathLike | None = None, download: bool = True,
+                          mirrors: Sequence[str] | None = None, timeout: float = 30.0) -> str:
+    """The tiny Shakespeare text (about 1.1 million characters), the book's chapter 6 data.
+
+    Downloaded once into ``cache_dir`` (default ``data_home()``, as for the full MNIST) as
+    ``tinyshakespeare.txt``, verified by SHA-256 (``TINY_SHAKESPEARE_SHA256``) and reused; a
+    cached file with a wrong checksum is downloaded again (or refused with
+    ``download=False``). Raises DatasetDownloadError when no mirror works.
+    """
+    owner = "load_tiny_shakespeare"
+    if mirrors is None:
+        mirrors = TINY_SHAKESPEARE_MIRRORS
+    elif isinstance(mirrors, str):
+        mirrors = (mirrors,)
+    else:
+        mirrors = tuple(mirrors)
+        if not all(isinstance(m, str) for m in mirrors):
+            raise TypeError(f"{owner}: mirrors must be a sequence of URL strings, got "
+                            f"{mirrors!r}")
+    if (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+            or not timeout > 0):
+        raise ValueError(f"{owner}: timeout must be a positive number of seconds, "
+                         f"got {timeout!r}")
+    if cache_dir is None:
+        folder = data_home()
+    else:
+        folder = os.path.abspath(os.path.expanduser(os.fspath(cache_dir)))
+        os.makedirs(folder, exist_ok=True)
+    sha256 = TINY_SHAKESPEARE_SHA256.lower()
+    path = os.path.join(folder, TINY_SHAKESPEARE_FILE)
+    fix = (f"To fix: check the network and call again, or put Karpathy's char-rnn "
+           f"data/tinyshakespeare/input.txt into {folder} as {TINY_SHAKESPEARE_FILE}.")
+    if os.path.exists(path):
+        got = _sha256(path)
+        if got == sha256:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        problem = (f"{owner}: cached file {path} has a wrong checksum (expected SHA-256 "
+                   f"{sha256}, got {got})")
+        if not download:
+            raise ValueError(f"{problem} and download=False. {fix}")
+        warnings.warn(f"{problem}; downloading it again", stacklevel=2)
+    elif not download:
+        raise FileNotFoundError(f"{owner}: {TINY_SHAKESPEARE_FILE} is not in {folder} and "
+                                f"download=False. {fix}")
+    import http.client
+
+    errors = []
+    for url in mirrors:
+        try:
+            _download_sha256(url, path, sha256, float(timeout))
+        except (OSError, ValueError, http.client.HTTPException, _ChecksumMismatch) as exc:
+            errors.append(f"  {url}: {type(exc).__name__}: {exc}")
+            continue
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    tried = "\n".join(errors) if errors else "  (no mirrors were given)"
+    raise DatasetDownloadError(f"{owner}: could not download {TINY_SHAKESPEARE_FILE}. Mirrors "
+                               f"tried:\n{tried}\n{fix}")
 
 
 # --------------------------------------------------------------------------------------------

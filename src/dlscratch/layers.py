@@ -236,3 +236,5 @@ def __getattr__(name: str):
 
         return getattr(importlib.import_module(f".{_LATER_LAYERS[name]}", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the recurrent layers of chapter 6 live in their own module (it imports Layer from here)
+from .recurrent import Embedding, GRULayer, LSTMLayer, RNNLayer  # noqa: E402, F401

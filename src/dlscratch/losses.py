@@ -168,6 +168,9 @@ class SoftmaxCrossEntropy(Loss):
     """L = -sum(y * log softmax(p)) / batch, via log-sum-exp;  dL/dp = (softmax(p) - y) / batch.
 
     ``target``: one-hot rows (batch, classes) that sum to one, or integer labels (batch,).
+    For sequences, prediction (batch, time, classes) with one-hot (batch, time, classes) or
+    integer (batch, time) targets: every time step is one row and the mean runs over batch and
+    time (torch's CrossEntropyLoss), so exp(loss) is the perplexity.
     ``eps`` is accepted for the book's signature and unused: no clipping is needed.
     """
 
@@ -186,6 +189,8 @@ class SoftmaxCrossEntropy(Loss):
                              "the loss would always be 0. Give the last layer one output per "
                              "class (at least 2), or use BinaryCrossEntropy for one output")
         target_ndim = getattr(target, "ndim", None)
+        if getattr(prediction, "ndim", None) == 3:
+            return self._check_sequence_target(prediction, target)
         if target_ndim == 1 and getattr(prediction, "ndim", None) == 2:
             if target.dtype.kind not in "iuf":
                 raise TypeError("SoftmaxCrossEntropy.forward: a 1-D target must hold integer "
@@ -224,8 +229,44 @@ class SoftmaxCrossEntropy(Loss):
                              f"{row_sums[row]:.4g}; one-hot (or probability) rows must sum to 1")
         return target
 
+    def _check_sequence_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Checks for a (batch, time, classes) prediction: the targets of every step."""
+        owner = "SoftmaxCrossEntropy.forward"
+        batch, steps, classes = prediction.shape
+        if target.ndim == 2:
+            if target.shape != (batch, steps):
+                raise ValueError(f"{owner}: target has shape {target.shape}, but the prediction "
+                                 f"has shape {prediction.shape}; expected class labels of shape "
+                                 f"{(batch, steps)} or one-hot targets of the prediction's shape")
+            if target.dtype.kind not in "iuf":
+                raise TypeError(f"{owner}: a 2-D target must hold integer class labels, got "
+                                f"dtype {target.dtype}")
+            if target.dtype.kind == "f":
+                whole = target == np.round(target)
+                if not whole.all():
+                    index = tuple(int(i) for i in np.argwhere(~whole)[0])
+                    raise ValueError(f"{owner}: target holds {target[index]} at index {index}; "
+                                     f"class labels must be whole numbers")
+            out_of_range = (target < 0) | (target >= classes)
+            if out_of_range.any():
+                index = tuple(int(i) for i in np.argwhere(out_of_range)[0])
+                raise ValueError(f"{owner}: target holds class label {target[index]:g} at index "
+                                 f"{index}, out of range; expected labels in [0, {classes - 1}] "
+                                 f"for {classes} classes")
+            return target.astype(np.int64, copy=False)
+        if target.shape != prediction.shape:
+            raise ValueError(f"{owner}: target has shape {target.shape}, but the prediction has "
+                             f"shape {prediction.shape}; expected class labels {(batch, steps)} "
+                             f"or one-hot targets of the prediction's shape")
+        # the checks of one-hot rows, on the (batch * time) rows; row r is step r % time of
+        # sequence r // time
+        rows = self._check_target(prediction.reshape(-1, classes), target.reshape(-1, classes))
+        return rows.reshape(target.shape)
+
     def _output(self) -> float:
         logits = self.prediction
+        if logits.ndim == 3:  # every time step is one row: the mean runs over batch and time
+            return self._sequence_output()
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_sum_exp = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         log_probabilities = shifted - log_sum_exp
@@ -237,7 +278,29 @@ class SoftmaxCrossEntropy(Loss):
             return -picked.sum().astype(np.float64) / n
         return -np.vdot(self.target, log_probabilities).astype(np.float64) / n
 
+    def _sequence_output(self) -> float:
+        """``_output`` on (batch * time, classes) rows of a (batch, time, classes) prediction."""
+        prediction, target = self.prediction, self.target
+        classes = prediction.shape[-1]
+        self.prediction = prediction.reshape(-1, classes)
+        self.target = target.reshape(-1) if target.ndim == 2 else target.reshape(-1, classes)
+        try:
+            return self._output()
+        finally:
+            self.prediction, self.target = prediction, target
+
     def _input_grad(self) -> np.ndarray:
+        if self.prediction.ndim == 3:
+            rows = self._probabilities.shape[0]
+            grad = self._probabilities.copy()
+            target = self.target.reshape(rows, -1) if self.target.ndim == 3 \
+                else self.target.reshape(-1)
+            if target.ndim == 1:
+                grad[arange(rows, like=grad), target] -= 1.0
+            else:
+                grad -= target
+            grad *= 1.0 / rows
+            return grad.reshape(self.prediction.shape)
         grad = self._probabilities.copy()  # a copy: backward may be called more than once
         if self.target.ndim == 1:
             grad[arange(len(grad), like=grad), self.target] -= 1.0

@@ -8,9 +8,10 @@ from .losses import BinaryCrossEntropy, Loss
 
 
 def accuracy(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Share of rows whose largest output is the target class (labels or one-hot rows)."""
-    labels = target if target.ndim == 1 else target.argmax(axis=1)
-    return float((prediction.argmax(axis=1) == labels).mean())
+    """Share of rows (or time steps) whose largest output is the target class (labels or
+    one-hot rows; the classes are on the last axis)."""
+    labels = target if target.ndim == prediction.ndim - 1 else target.argmax(axis=-1)
+    return float((prediction.argmax(axis=-1) == labels).mean())
 
 
 def binary_accuracy(logits: np.ndarray, target: np.ndarray) -> float:

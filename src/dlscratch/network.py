@@ -161,7 +161,7 @@ class NeuralNetwork:
             if X.dtype.kind not in "biuf":
                 raise TypeError(f"NeuralNetwork.forward: x_batch must hold real numbers, got "
                                 f"dtype {X.dtype}")
-            X = X.astype(self.dtype)
+            X = X.astype(self._input_dtype(X))
         if X.ndim < 2:
             raise ValueError(f"NeuralNetwork.forward: x_batch must have 2 dimensions (batch, "
                              f"features), got shape {X.shape}")
@@ -169,6 +169,15 @@ class NeuralNetwork:
         for layer in self.layers:
             X = layer.forward(X, inference)
         return X
+
+    def _input_dtype(self, X: np.ndarray) -> np.dtype:
+        """The dtype inputs are cast to: the network's, except integer ids for a first layer
+        that takes them (``integer_input``, as Embedding), which stay integers."""
+        dtype = getattr(X, "dtype", None)
+        if dtype is not None and dtype.kind in "iu" \
+                and getattr(self.layers[0], "integer_input", False):
+            return dtype
+        return self.dtype
 
     def backward(self, loss_grad: np.ndarray) -> np.ndarray | None:
         """Send dL/d(prediction) back through the layers; each stores its parameter gradients.
@@ -245,7 +254,7 @@ class NeuralNetwork:
     def _checked_batch(self, X: np.ndarray, batch: np.ndarray) -> np.ndarray:
         """``batch`` (rows of X) as a finite array of the network's dtype, or predict's error."""
         try:
-            return as_array(batch, "X", self.dtype, owner="NeuralNetwork.predict")
+            return as_array(batch, "X", self._input_dtype(batch), owner="NeuralNetwork.predict")
         except ValueError:
             # the same check on the whole of X, so the message counts and indexes in X itself
             as_array(X, "X", self.dtype, owner="NeuralNetwork.predict", allow_empty=True)
@@ -254,6 +263,9 @@ class NeuralNetwork:
     def check_features(self, X: np.ndarray, name: str, owner: str) -> None:
         """Raise ValueError when X's rows do not have the shape the network was built for."""
         expected = self.input_shape
+        if expected is not None and getattr(self.layers[0], "variable_length", False) \
+                and X.ndim == len(expected) + 1 and tuple(X.shape[2:]) == expected[1:]:
+            return  # sequences (batch, time, ...) of any length
         if expected is not None and tuple(X.shape[1:]) != expected:
             found = X.shape[1:] if X.ndim > 2 else X.shape[1]
             wanted = expected if len(expected) > 1 else expected[0]
@@ -399,8 +411,9 @@ class NeuralNetwork:
         shapes = self._output_shapes()
         for index, layer in enumerate(self.layers):
             output_shape = "?"
-            if shapes is not None:
-                output_shape = f"(batch, {', '.join(map(str, shapes[index]))})"
+            if shapes is not None:  # a sequence layer says "time" where the length may vary
+                output_shape = getattr(layer, "summary_shape", None) \
+                    or f"(batch, {', '.join(map(str, shapes[index]))})"
             elif not isinstance(layer, Layer):
                 output_shape = "(as input)"
             count = sum(p.size for p in getattr(layer, "params", ()))

@@ -1,11 +1,12 @@
 """Optimizers: update the network's parameters in place from their gradients.
 
-Every optimizer takes the book's ``lr``, ``final_lr`` and ``decay_type`` plus three keyword-only
-options: ``weight_decay`` (an L2 penalty added to the gradients of the weights; biases are left
-alone), ``clip_norm`` (scale all gradients together so their global L2 norm is at most
-``clip_norm``, as torch.nn.utils.clip_grad_norm_) and ``schedule`` (a learning-rate schedule from
-``dlscratch.schedules``; the book's ``decay_type`` is a shorthand for two of them). Each update
-rule gives, step for step, the parameters of its torch.optim twin.
+Every optimizer takes the book's ``lr``, ``final_lr`` and ``decay_type`` plus four keyword-only
+options: ``gradient_clipping`` (the book's chapter-6 clipping of every gradient element to
+[-2, 2], before the update), ``weight_decay`` (an L2 penalty added to the gradients of the
+weights; biases are left alone), ``clip_norm`` (scale all gradients together so their global
+L2 norm is at most ``clip_norm``, as torch.nn.utils.clip_grad_norm_) and ``schedule`` (a
+learning-rate schedule from ``dlscratch.schedules``; the book's ``decay_type`` is a shorthand for
+two of them). Each update rule gives, step for step, the parameters of its torch.optim twin.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from .validation import (
 )
 
 DECAY_TYPES = (None, "linear", "exponential")
+#: ``gradient_clipping=True`` clips every gradient element to [-GRADIENT_CLIP, GRADIENT_CLIP]
+GRADIENT_CLIP = 2.0
 
 
 def is_bias_name(name: str) -> bool:
@@ -58,7 +61,7 @@ class Optimizer:
 
     def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None,
                  *, weight_decay: float = 0.0, clip_norm: float | None = None,
-                 schedule: Schedule | None = None) -> None:
+                 schedule: Schedule | None = None, gradient_clipping: bool = False) -> None:
         owner = type(self).__name__
         check_positive("lr", lr, owner=owner)
         check_number("final_lr", final_lr, low=0, low_open=False, owner=owner)
@@ -91,6 +94,10 @@ class Optimizer:
         self.decay_type = decay_type
         self.weight_decay = float(weight_decay)
         self.clip_norm = None if clip_norm is None else float(clip_norm)
+        if not isinstance(gradient_clipping, (bool, np.bool_)):
+            raise TypeError(f"{owner}: gradient_clipping must be True or False, got "
+                            f"{gradient_clipping!r}")
+        self.gradient_clipping = bool(gradient_clipping)
         self._user_schedule = schedule
         if schedule is not None:
             self.schedule = schedule
@@ -154,6 +161,9 @@ class Optimizer:
             self._follow_device(module)
         if self._decays is None:
             self._decays = self._weight_decay_mask(params)
+        if self.gradient_clipping:
+            for grad in grads:  # the book's element-wise clipping, in place
+                np.clip(grad, -GRADIENT_CLIP, GRADIENT_CLIP, out=grad)
         if self.clip_norm is not None:
             self._clip_grad_norm(grads)
         self.steps += 1
@@ -359,6 +369,8 @@ class Optimizer:
             config["weight_decay"] = self.weight_decay
         if self.clip_norm is not None:
             config["clip_norm"] = self.clip_norm
+        if self.gradient_clipping:
+            config["gradient_clipping"] = True
         return config
 
     def __repr__(self) -> str:
@@ -367,7 +379,11 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """param -= lr * grad."""
+    """param -= lr * grad.
+
+    ``SGD(lr=0.01, gradient_clipping=True)`` is the book's chapter-6 optimizer: every gradient
+    element is first clipped to [-2, 2].
+    """
 
     def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
         param -= np.multiply(grad, self.lr, out=self._scratch(1, param))
@@ -384,9 +400,11 @@ class SGDMomentum(Optimizer):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float = 0.0,
                  decay_type: str | None = None, *, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, schedule: Schedule | None = None) -> None:
+                 clip_norm: float | None = None, schedule: Schedule | None = None,
+                 gradient_clipping: bool = False) -> None:
         super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, schedule=schedule)
+                         clip_norm=clip_norm, schedule=schedule,
+                         gradient_clipping=gradient_clipping)
         check_number("momentum", momentum, low=0, high=1, low_open=False, high_open=True,
                      owner="SGDMomentum")
         self.momentum = float(momentum)
@@ -413,9 +431,11 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr: float = 0.01, eps: float = 1e-10, final_lr: float = 0.0,
                  decay_type: str | None = None, *, weight_decay: float = 0.0,
-                 clip_norm: float | None = None, schedule: Schedule | None = None) -> None:
+                 clip_norm: float | None = None, schedule: Schedule | None = None,
+                 gradient_clipping: bool = False) -> None:
         super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, schedule=schedule)
+                         clip_norm=clip_norm, schedule=schedule,
+                         gradient_clipping=gradient_clipping)
         check_positive("eps", eps, owner="AdaGrad")  # eps = 0 gives 0/0 for a zero gradient
         self.eps = float(eps)
 
@@ -443,9 +463,10 @@ class RMSProp(Optimizer):
     def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0.0, final_lr: float = 0.0, decay_type: str | None = None,
                  *, weight_decay: float = 0.0, clip_norm: float | None = None,
-                 schedule: Schedule | None = None) -> None:
+                 schedule: Schedule | None = None, gradient_clipping: bool = False) -> None:
         super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, schedule=schedule)
+                         clip_norm=clip_norm, schedule=schedule,
+                         gradient_clipping=gradient_clipping)
         check_number("alpha", alpha, low=0, high=1, low_open=False, high_open=True,
                      owner="RMSProp")
         check_positive("eps", eps, owner="RMSProp")  # eps = 0 gives 0/0 for a zero gradient
@@ -492,9 +513,10 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, final_lr: float = 0.0, decay_type: str | None = None,
                  *, weight_decay: float = 0.0, clip_norm: float | None = None,
-                 schedule: Schedule | None = None) -> None:
+                 schedule: Schedule | None = None, gradient_clipping: bool = False) -> None:
         super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, schedule=schedule)
+                         clip_norm=clip_norm, schedule=schedule,
+                         gradient_clipping=gradient_clipping)
         owner = type(self).__name__
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             check_number(name, value, low=0, high=1, low_open=False, high_open=True, owner=owner)
@@ -537,9 +559,10 @@ class AdamW(Adam):
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, final_lr: float = 0.0, decay_type: str | None = None,
                  *, weight_decay: float = 0.01, clip_norm: float | None = None,
-                 schedule: Schedule | None = None) -> None:
+                 schedule: Schedule | None = None, gradient_clipping: bool = False) -> None:
         super().__init__(lr, beta1, beta2, eps, final_lr, decay_type, weight_decay=weight_decay,
-                         clip_norm=clip_norm, schedule=schedule)
+                         clip_norm=clip_norm, schedule=schedule,
+                         gradient_clipping=gradient_clipping)
 
     def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
         if self._decays[index]:

@@ -179,13 +179,16 @@ class Trainer:
             check_folder_writable(checkpoint, "checkpoint", owner)
 
         self.verbose = verbose
-        dtype = self.net.dtype
+        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
+        # sequence models (a recurrent layer or an Embedding first) may have (batch, time,
+        # classes) targets
+        y_ndim = (1, 2, 3) if getattr(self.net.layers[0], "variable_length", False) else (1, 2)
         X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
-        y_train = as_array(y_train, "y_train", ndim=(1, 2), owner=owner)
+        y_train = as_array(y_train, "y_train", ndim=y_ndim, owner=owner)
         check_lengths(owner, X_train=X_train, y_train=y_train)
         if X_test is not None:
             X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
-            y_test = as_array(y_test, "y_test", ndim=(1, 2), owner=owner)
+            y_test = as_array(y_test, "y_test", ndim=y_ndim, owner=owner)
             check_lengths(owner, X_test=X_test, y_test=y_test)
             if X_test.shape[1:] != X_train.shape[1:]:
                 raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
