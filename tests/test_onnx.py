@@ -240,3 +240,23 @@ def test_import_dlscratch_does_not_import_onnx_and_the_bridge_imports_the_real_p
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == ["False", "False", "dlscratch.onnx", "onnx", "True"]
+
+
+def test_a_scikit_learn_estimator_s_network_travels_to_onnxruntime(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from dlscratch.sklearn import NeuralNetClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:300] / 16.0
+    clf = NeuralNetClassifier(hidden_layer_sizes=(32,), epochs=5, random_state=0).fit(X, y[:300])
+    export(clf.net_, tmp_path / "digits.onnx")
+    logits = run_onnx(tmp_path / "digits.onnx", X).astype(np.float64)
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probabilities, clf.predict_proba(X), atol=1e-5)
+    top_two = np.sort(logits, axis=1)[:, -2:]
+    clear = top_two[:, 1] - top_two[:, 0] > 1e-4  # rows without a near tie
+    np.testing.assert_array_equal(clf.classes_[logits.argmax(axis=1)][clear],
+                                  clf.predict(X)[clear])
+    assert clear.mean() > 0.95

@@ -305,3 +305,23 @@ def test_feature_names_are_remembered_and_checked(blobs):
     assert clf.n_features_in_ == 6
     with pytest.raises(ValueError, match="feature names"):
         clf.predict(frame[frame.columns[::-1]])
+
+
+# ---------------------------------------------------------------------- the benchmark runs
+def test_the_digits_benchmark_runs_and_prints_its_targets(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    records = tmp_path / "records.jsonl"
+    done = subprocess.run(
+        [sys.executable, os.path.join(root, "benchmarks", "sklearn_digits.py"), "--seeds", "1",
+         "--epochs", "2", "--dtypes", "float32", "--json", str(records)],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "targets:" in done.stdout and "speed-up" in done.stdout, done.stdout
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert {row["system"] for row in rows} == {"dlscratch", "sklearn"}
+    assert all(row["fit_s"] > 0 and 0 <= row["accuracy"] <= 1 for row in rows)
