@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from .backend import to_host, zeros
 from .dense import BiasAdd, WeightMultiply
 from .dropout import Dropout
 from .layers import Layer
@@ -99,7 +100,7 @@ class GraphBuilder:
         if id(array) in self._done:
             return self._done[id(array)][0]
         name = name or self._param_names.get(id(array)) or self.fresh("param")
-        values = np.asarray(array, dtype=np.float32)
+        values = to_host(array).astype(np.float32)
         self.initializers.append(self.numpy_helper.from_array(values, name))
         self._done[id(array)] = (name, array)  # the array is kept: its id stays its own
         return name
@@ -227,12 +228,17 @@ def export(net: NeuralNetwork, path: str | os.PathLike,
 def to_onnx_model(net: NeuralNetwork):
     """The checked ``onnx.ModelProto`` of a built network (what ``export`` writes)."""
     onnx, helper, _ = _import_onnx()
+    if net.input_shape is None:
+        raise ValueError("dlscratch.onnx.export: the network's input shape is unknown (its first "
+                         "layer is not a Layer that records it); start it with a Dense layer")
     builder = GraphBuilder({id(param): name for name, param in net.named_params()})
     x = INPUT_NAME
     for index, layer in enumerate(net.layers):
         x = builder.convert(layer, x, f"layers[{index}]")
     builder.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name="output"))
-    probe = net.forward(np.zeros((1, *net.input_shape), dtype=net.dtype), inference=True)
+    params = net.params()
+    like = params[0] if params else np.zeros(0)
+    probe = net.forward(zeros((1, *net.input_shape), net.dtype, like=like), inference=True)
     net._release()
     float32 = onnx.TensorProto.FLOAT
     graph = helper.make_graph(
