@@ -325,3 +325,10 @@ def test_the_digits_benchmark_runs_and_prints_its_targets(tmp_path):
     rows = [json.loads(line) for line in records.read_text().splitlines()]
     assert {row["system"] for row in rows} == {"dlscratch", "sklearn"}
     assert all(row["fit_s"] > 0 and 0 <= row["accuracy"] <= 1 for row in rows)
+
+
+def test_weights_that_leave_one_class_are_refused_on_every_fit(blobs):
+    X, y = blobs
+    clf = NeuralNetClassifier(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="leaves samples of only one class"):
+        clf.fit(X, y, sample_weight=(y == 1).astype(float))  # a refit checks it too

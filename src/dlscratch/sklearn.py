@@ -252,7 +252,7 @@ class _NeuralNetEstimator(BaseEstimator):
             # rows of zero weight are left out, as if they were not there
             kept = sample_weight > 0
             X, Y, sample_weight = X[kept], Y[kept], sample_weight[kept]
-            self._check_kept_targets(Y)
+            self._check_kept_targets(Y, partial)
         if first:
             self._learn_target_scaling(Y, sample_weight)
             self._initialize(self._n_outputs(), self._make_loss())
@@ -285,7 +285,7 @@ class _NeuralNetEstimator(BaseEstimator):
         """The labels to stratify the validation split by (None: a plain random split)."""
         return None
 
-    def _check_kept_targets(self, Y: np.ndarray) -> None:
+    def _check_kept_targets(self, Y: np.ndarray, partial: bool) -> None:
         if len(Y) == 0:
             raise ValueError(f"{type(self).__name__}.fit: sample_weight is zero for every row; "
                              f"expected at least one positive weight")
@@ -398,10 +398,10 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNetEstimator):
                              f"which is not in classes {self.classes_!r}")
         return labels.astype(np.int64)
 
-    def _check_kept_targets(self, Y: np.ndarray) -> None:
-        super()._check_kept_targets(Y)
+    def _check_kept_targets(self, Y: np.ndarray, partial: bool) -> None:
+        super()._check_kept_targets(Y, partial)
         present = np.unique(Y)
-        if len(present) < 2 and not hasattr(self, "net_"):
+        if len(present) < 2 and not partial:
             raise ValueError(f"{type(self).__name__}: sample_weight leaves samples of only one "
                              f"class ({self.classes_[present[0]]!r}); a classifier needs "
                              f"samples of at least 2 classes with positive weight")
