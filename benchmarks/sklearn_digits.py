@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     print(f"digits: {len(X_train)} train / {len(X_test)} test rows, 64 features, 10 classes; "
           f"{args.seeds} seeds; BLAS threads {args.threads}; numpy {np.__version__}")
-    header = (f"{'configuration':<42} {'X':<8} {'system':<10} {'accuracy':>9} "
+    header = (f"{"configuration":<50} {'X':<8} {'system':<10} {'accuracy':>9} "
               f"{'fit s (median)':>15} {'speed-up':>9}")
     print(header)
     print("-" * len(header))
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 speedup = statistics.median(ratios)
                 for system in ("sklearn", "dlscratch"):
                     extra = f"{speedup:>8.2f}x" if system == "dlscratch" else ""
-                    print(f"{label:<42} {dtype:<8} {system:<10} "
+                    print(f"{label:<50} {dtype:<8} {system:<10} "
                           f"{100 * statistics.mean(accuracy[system]):>8.2f}% "
                           f"{statistics.median(times[system]):>15.3f} {extra:>9}")
                 targets.append((label, dtype, statistics.mean(accuracy["dlscratch"]),
