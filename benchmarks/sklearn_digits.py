@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     print(f"digits: {len(X_train)} train / {len(X_test)} test rows, 64 features, 10 classes; "
           f"{args.seeds} seeds; BLAS threads {args.threads}; numpy {np.__version__}")
-    header = (f"{"configuration":<50} {'X':<8} {'system':<10} {'accuracy':>9} "
+    header = (f"{'configuration':<50} {'X':<8} {'system':<10} {'accuracy':>9} "
               f"{'fit s (median)':>15} {'speed-up':>9}")
     print(header)
     print("-" * len(header))
