@@ -332,3 +332,23 @@ def test_weights_that_leave_one_class_are_refused_on_every_fit(blobs):
     clf = NeuralNetClassifier(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="leaves samples of only one class"):
         clf.fit(X, y, sample_weight=(y == 1).astype(float))  # a refit checks it too
+
+
+def test_ctrl_c_ends_fit_with_the_parameters_so_far(blobs, monkeypatch):
+    from dlscratch.optimizers import Adam
+
+    X, y = blobs
+    steps = {"count": 0}
+    original = Adam.step
+
+    def step(self):
+        steps["count"] += 1
+        if steps["count"] == 20:
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(Adam, "step", step)
+    clf = NeuralNetClassifier(hidden_layer_sizes=(4,), epochs=50, batch_size=32, random_state=0)
+    with pytest.warns(UserWarning, match="interrupted by the user after 2 epoch"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 2 and clf.predict(X).shape == (len(X),)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -199,6 +200,11 @@ class _NeuralNetEstimator(BaseEstimator):
                               f"and keeping the parameters of epoch "
                               f"{self.n_iter_ - PATIENCE}")
                     break
+        except KeyboardInterrupt:
+            # as scikit-learn's MLP: Ctrl-C ends fit with the parameters reached so far
+            warnings.warn(f"{type(self).__name__}.fit: training interrupted by the user after "
+                          f"{self.n_iter_} epoch(s); the network keeps the parameters so far",
+                          UserWarning, stacklevel=3)
         finally:
             if best_params is not None:
                 for param, best in zip(params, best_params):
