@@ -178,6 +178,11 @@ def test_an_unbuilt_network_asks_for_input_shape_or_a_forward_pass(tmp_path):
     with pytest.raises(ValueError, match=r"input_shape \(5,\) differs from the shape the "
                                          r"network was built for, \(4,\)"):
         export(net, tmp_path / "other.onnx", input_shape=5)
+    with pytest.raises(TypeError, match="input_shape must be a positive integer or a tuple"):
+        export(net, tmp_path / "other.onnx", input_shape="4")
+    with pytest.raises(ValueError, match="input_shape must be in"):
+        export(NeuralNetwork([Dense(3, Tanh())], MeanSquaredError()), tmp_path / "o.onnx",
+               input_shape=(0,))
 
 
 class Square(Operation):

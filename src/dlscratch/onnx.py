@@ -31,7 +31,7 @@ from .dense import BiasAdd, WeightMultiply
 from .dropout import Dropout
 from .layers import Layer
 from .network import NeuralNetwork
-from .validation import check_path
+from .validation import check_path, check_positive
 
 #: The operator set version and IR version of exported models.
 OPSET = 17
@@ -207,8 +207,14 @@ def export(net: NeuralNetwork, path: str | os.PathLike,
         raise TypeError(f"{owner}: net must be a NeuralNetwork, got {type(net).__name__}")
     path = check_path("path", path, owner)
     if input_shape is not None:
+        if isinstance(input_shape, (str, bytes)) or not isinstance(
+                input_shape, (int, np.integer, Sequence)):
+            raise TypeError(f"{owner}: input_shape must be a positive integer or a tuple of them "
+                            f"(the shape of one row), got {input_shape!r}")
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) \
             else tuple(input_shape)
+        for size in shape:
+            check_positive("input_shape", size, integer=True, owner=owner)
         if not net.built:
             net.build(shape)
         elif tuple(shape) != net.input_shape:
