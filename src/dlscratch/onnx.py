@@ -237,7 +237,10 @@ def to_onnx_model(net: NeuralNetwork):
     if net.input_shape is None:
         raise ValueError("dlscratch.onnx.export: the network's input shape is unknown (its first "
                          "layer is not a Layer that records it); start it with a Dense layer")
-    builder = GraphBuilder({id(param): name for name, param in net.named_params()})
+    named = list(net.named_params())
+    if hasattr(net, "named_buffers"):  # running statistics (batch normalization)
+        named += list(net.named_buffers())
+    builder = GraphBuilder({id(array): name for name, array in named})
     x = INPUT_NAME
     for index, layer in enumerate(net.layers):
         x = builder.convert(layer, x, f"layers[{index}]")
