@@ -294,7 +294,8 @@ def load(path: str | os.PathLike) -> NeuralNetwork:
         raise ModelFileError(f"{where}: no input_shape")
     net.build(input_shape)
     params = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    state = {name: params[name] for name, _ in net.named_params() if name in params}
+    # every key of the state dict (parameters, and buffers where layers have them)
+    state = {name: params[name] for name in net.state_dict() if name in params}
     try:
         net.load_state_dict(state, strict=True)
     except (KeyError, ValueError, TypeError) as error:
