@@ -91,7 +91,9 @@ def to_torch(net: NeuralNetwork) -> torch.nn.Sequential:
     for index, layer in enumerate(net.layers):
         modules.extend(_convert_to_torch(layer, f"layers[{index}]"))
     model = torch.nn.Sequential(*modules)
-    model.dlscratch_seed = net.seed  # from_torch gives the network back with its seed
+    # from_torch gives the network back with its seed and input shape
+    model.dlscratch_seed = net.seed
+    model.dlscratch_input_shape = net.input_shape
     return model
 
 
@@ -136,55 +138,70 @@ register_to_torch(Dropout)(lambda op, torch: [torch.nn.Dropout(p=1.0 - op.keep_p
 
 # ---------------------------------------------------------------------- torch -> dlscratch
 class TorchImport:
-    """Layers read from torch modules, with the parameters each will receive once built.
+    """Layers read from torch modules, with the parameters (and buffers) each receives once built.
 
-    ``add_layer(layer, params)`` appends a layer; ``open_dense`` is the ``Dense`` that the
-    next activation or dropout module completes (the operations of a Dense come in the order
-    weights, bias, activation, dropout).
+    ``add_layer(layer, params, buffers)`` appends a finished layer. ``open(make, params)``
+    starts one whose activation, flatten and dropout modules may follow (the order of a Dense's
+    or Conv2D's operations): ``make(activation, keep_prob, flatten)`` builds it when the next
+    module does not belong to it.
     """
 
     def __init__(self) -> None:
         self.layers: list[Operation] = []
         self.params: list[list[np.ndarray]] = []
+        self.buffers: list[list[np.ndarray]] = []
         self.input_shape: tuple[int, ...] | None = None
-        self.open_dense: dict | None = None
+        self.pending: dict | None = None
         self.dtypes: set[np.dtype] = set()
 
-    def add_layer(self, layer: Operation, params: Sequence[np.ndarray] = ()) -> None:
+    def add_layer(self, layer: Operation, params: Sequence[np.ndarray] = (),
+                  buffers: Sequence[np.ndarray] = ()) -> None:
         self.close()
         self.layers.append(layer)
         self.params.append(list(params))
-        self.dtypes.update(param.dtype for param in params)
+        self.buffers.append(list(buffers))
+        self.dtypes.update(array.dtype for array in (*params, *buffers))
 
-    def open(self, neurons: int, params: Sequence[np.ndarray], weight_init: str) -> None:
-        """Start a Dense of ``neurons`` outputs; ``add_activation``/``add_dropout`` complete it."""
+    def open(self, make: Callable[[Operation, float, bool], Layer],
+             params: Sequence[np.ndarray], flattenable: bool = False) -> None:
+        """Start a layer that the following activation, flatten and dropout modules complete."""
         self.close()
-        self.open_dense = {"neurons": neurons, "params": list(params), "activation": None,
-                           "dropout": 1.0, "weight_init": weight_init}
+        self.pending = {"make": make, "params": list(params), "activation": None,
+                        "flatten": None if flattenable else False, "dropout": None}
         self.dtypes.update(param.dtype for param in params)
 
     def add_activation(self, activation: Operation) -> None:
-        dense = self.open_dense
-        if dense is not None and dense["activation"] is None:
-            dense["activation"] = activation
+        pending = self.pending
+        if pending is not None and pending["activation"] is None and not pending["flatten"] \
+                and pending["dropout"] is None:
+            pending["activation"] = activation
         else:
             self.add_layer(activation)
 
+    def add_flatten(self, make_layer: Callable[[], Operation]) -> None:
+        pending = self.pending
+        if pending is not None and pending["flatten"] is None and pending["dropout"] is None:
+            pending["flatten"] = True
+        else:
+            self.add_layer(make_layer())
+
     def add_dropout(self, keep_prob: float) -> None:
-        dense = self.open_dense
-        if dense is not None and dense["dropout"] == 1.0:
-            dense["dropout"] = keep_prob
+        pending = self.pending
+        if pending is not None and pending["dropout"] is None:
+            pending["dropout"] = keep_prob
             self.close()
         else:
             self.add_layer(Dropout(keep_prob))
 
     def close(self) -> None:
-        dense, self.open_dense = self.open_dense, None
-        if dense is not None:
-            layer = Dense(dense["neurons"], dense["activation"] or Linear(),
-                          dropout=dense["dropout"], weight_init=dense["weight_init"])
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            layer = pending["make"](pending["activation"] or Linear(),
+                                    1.0 if pending["dropout"] is None else pending["dropout"],
+                                    bool(pending["flatten"]))
             self.layers.append(layer)
-            self.params.append(dense["params"])
+            self.params.append(pending["params"])
+            self.buffers.append([])
 
 
 def from_torch(module: torch.nn.Module | Sequence[torch.nn.Module], loss: Loss,
@@ -220,24 +237,26 @@ def from_torch(module: torch.nn.Module | Sequence[torch.nn.Module], loss: Loss,
         raise ValueError(f"from_torch: the parameters are {dtype}; expected float32 or float64 "
                          f"(convert the model with .float() or .double())")
     if input_shape is None:
-        input_shape = builder.input_shape
+        input_shape = getattr(module, "dlscratch_input_shape", None) or builder.input_shape
     if input_shape is None:
         raise ValueError("from_torch: the input shape cannot be read from the first module; "
                          "give input_shape, the shape of one input row")
     seed = getattr(module, "dlscratch_seed", 1)
     net = NeuralNetwork(builder.layers, loss, seed=seed, dtype=dtype)
     net.build(input_shape)
-    for index, (layer, params) in enumerate(zip(net.layers, builder.params)):
-        own = getattr(layer, "params", [])
-        if len(own) != len(params):
-            raise ValueError(f"from_torch: layer {index} ({type(layer).__name__}) has "
-                             f"{len(own)} parameters, the module gave {len(params)}")
-        for param, value in zip(own, params):
-            if param.shape != value.shape:
-                raise ValueError(f"from_torch: layer {index} ({type(layer).__name__}) expects a "
-                                 f"parameter of shape {param.shape}, the module has "
-                                 f"{value.shape}; do the layer sizes chain?")
-            param[...] = value
+    for index, layer in enumerate(net.layers):
+        for kind, values in (("parameter", builder.params[index]),
+                             ("buffer", builder.buffers[index])):
+            own = getattr(layer, f"{kind}s" if kind == "buffer" else "params", [])
+            if len(own) != len(values):
+                raise ValueError(f"from_torch: layer {index} ({type(layer).__name__}) has "
+                                 f"{len(own)} {kind}s, the module gave {len(values)}")
+            for array_, value in zip(own, values):
+                if array_.shape != value.shape:
+                    raise ValueError(f"from_torch: layer {index} ({type(layer).__name__}) "
+                                     f"expects a {kind} of shape {array_.shape}, the module has "
+                                     f"{value.shape}; do the layer sizes chain?")
+                array_[...] = value
     return net
 
 
@@ -259,10 +278,11 @@ def _linear_from_torch(module: torch.nn.Linear, builder: TorchImport) -> None:
                                   "counterpart (Dense always adds one)")
     W = array(module.weight).T.copy()
     B = array(module.bias)[None, :]
-    if builder.input_shape is None and not builder.layers and builder.open_dense is None:
+    if builder.input_shape is None and not builder.layers and builder.pending is None:
         builder.input_shape = (module.in_features,)
-    builder.open(module.out_features, [W, B],
-                 getattr(module, "dlscratch_weight_init", "standard"))
+    weight_init = getattr(module, "dlscratch_weight_init", "standard")
+    builder.open(lambda activation, keep_prob, flatten: Dense(
+        module.out_features, activation, dropout=keep_prob, weight_init=weight_init), [W, B])
 
 
 def _activation(make: Callable[[torch.nn.Module], Operation]) -> Callable:
