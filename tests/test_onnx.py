@@ -265,3 +265,16 @@ def test_a_scikit_learn_estimator_s_network_travels_to_onnxruntime(tmp_path):
     np.testing.assert_array_equal(clf.classes_[logits.argmax(axis=1)][clear],
                                   clf.predict(X)[clear])
     assert clear.mean() > 0.95
+
+
+class Relu6(ReLU):
+    """A subclass that computes something else: never exported as its parent."""
+
+    def _output(self, inference: bool = False) -> np.ndarray:
+        return np.minimum(np.maximum(self.input_, 0), 6)
+
+
+def test_a_subclass_is_not_exported_as_its_parent(tmp_path):
+    net = NeuralNetwork([Dense(3, Relu6())], MeanSquaredError())
+    with pytest.raises(NotImplementedError, match="Relu6, which has no ONNX converter"):
+        export(net, tmp_path / "a.onnx", input_shape=2)

@@ -55,11 +55,9 @@ def register_converter(cls: type) -> Callable[[Converter], Converter]:
 
 
 def converter_for(obj: object) -> Converter | None:
-    """The converter registered for the class of ``obj`` or its nearest base class."""
-    for cls in type(obj).__mro__:
-        if cls in _CONVERTERS:
-            return _CONVERTERS[cls]
-    return None
+    """The converter registered for exactly the class of ``obj`` (a subclass may compute
+    something else; a ``Layer`` subclass is then converted through its operations)."""
+    return _CONVERTERS.get(type(obj))
 
 
 def _import_onnx():
