@@ -2,7 +2,7 @@
 
     from dlscratch.torch import to_torch, from_torch
     model = to_torch(net)                  # torch.nn.Sequential holding copies of the weights
-    model.eval()(torch.from_numpy(X))      # the network's own outputs (logits for softmax losses)
+    model.eval()(torch.from_numpy(X))      # X of the net's dtype; logits for softmax losses
     net2 = from_torch(model, SoftmaxCrossEntropy())
 
 ``Dense(n, activation, dropout=p)`` becomes ``nn.Linear`` (weight ``W.T``, bias ``B[0]``), the
