@@ -232,6 +232,13 @@ class Device(str):
     def __deepcopy__(self, memo: dict) -> Device:
         return self
 
+    def __reduce__(self) -> tuple:
+        # pickled by name ("cpu", "cuda:N"), resolved again on load; a module object has none
+        if self.type not in ("cpu", "cuda"):
+            raise TypeError(f"a network on the array module {self.name!r} cannot be pickled; "
+                            f"move it with net.to('cpu') first")
+        return resolve_device, (self.name,)
+
     @property
     def name(self) -> str:
         """``"cpu"``, ``"cuda:N"`` or the name of the array module."""

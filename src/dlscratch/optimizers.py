@@ -234,6 +234,10 @@ class Optimizer:
                              f"of shapes {mine}, but the network's parameters have shapes "
                              f"{theirs}; an optimizer belongs to one network: create a new "
                              f"one (or call optim.reset() to start its state afresh)")
+    def __getstate__(self) -> dict:
+        # a module cannot be pickled: the state follows the parameters' device at the next step
+        return {**self.__dict__, "_array_module": None}
+
     def _follow_device(self, module) -> None:
         """Move the state to the parameters' device (after ``net.to(...)`` or a resume)."""
         self.state = {name: [to_module(array, module) for array in arrays]

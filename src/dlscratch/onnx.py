@@ -1,0 +1,305 @@
+"""ONNX export of a dlscratch network, and load of what export wrote (the ``onnx`` extra).
+
+    from dlscratch.onnx import export
+    export(net, "model.onnx")          # input "input" (batch, *row shape), output "output"
+    import onnxruntime as ort
+    ort.InferenceSession("model.onnx").run(["output"], {"input": X.astype("float32")})[0]
+
+The graph holds the network's own outputs (logits where the loss applies the softmax, as
+``net.predict``), in float32, with a dynamic batch dimension named "batch"; dropout is the
+identity. Opset ``OPSET`` with IR version ``IR_VERSION`` (any onnxruntime from 1.12 on runs
+it), checked with ``onnx.checker``. The network's description (``NeuralNetwork.save``'s JSON) is
+stored in the model's metadata under ``dlscratch.network`` so ``load`` rebuilds it.
+
+Each layer or operation class is converted by one function registered with
+``@register_converter(SomeClass)``: it receives the object, the ``GraphBuilder`` and the name
+of its input tensor, adds nodes and initializers, and returns the name of its output tensor. A
+``Layer`` without a converter of its own is converted operation by operation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from .backend import to_host, zeros
+from .dense import BiasAdd, WeightMultiply
+from .dropout import Dropout
+from .layers import Layer
+from .network import NeuralNetwork
+from .validation import check_path, check_positive
+
+#: The operator set version and IR version of exported models.
+OPSET = 17
+IR_VERSION = 8
+#: Names of the graph's input and output.
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+#: Metadata key of the network's JSON description.
+METADATA_KEY = "dlscratch.network"
+
+Converter = Callable[..., str]
+_CONVERTERS: dict[type, Converter] = {}
+
+
+def register_converter(cls: type) -> Callable[[Converter], Converter]:
+    """Register ``function(obj, builder, x) -> output name`` as the converter of ``cls``."""
+    def decorate(function: Converter) -> Converter:
+        _CONVERTERS[cls] = function
+        return function
+    return decorate
+
+
+def converter_for(obj: object) -> Converter | None:
+    """The converter registered for exactly the class of ``obj`` (a subclass may compute
+    something else; a ``Layer`` subclass is then converted through its operations)."""
+    return _CONVERTERS.get(type(obj))
+
+
+def _import_onnx():
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError as error:  # pragma: no cover - the extra is installed in the tests
+        raise ImportError("dlscratch.onnx needs the onnx package; install it with: "
+                          "pip install \"dlscratch[onnx]\"") from error
+    return onnx, helper, numpy_helper
+
+
+class GraphBuilder:
+    """Collects the nodes and initializers of one graph; converters add to it."""
+
+    def __init__(self, param_names: dict[int, str]) -> None:
+        self.onnx, self.helper, self.numpy_helper = _import_onnx()
+        self.nodes: list = []
+        self.initializers: list = []
+        self._param_names = param_names  # id(array) -> state-dict name ("layers.0.W")
+        self._done: dict[int, tuple[str, np.ndarray]] = {}
+        self._count = 0
+
+    def fresh(self, hint: str) -> str:
+        """A new, unique tensor name."""
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def node(self, op_type: str, inputs: Sequence[str], **attributes) -> str:
+        """Add one node; return the name of its (single) output."""
+        output = self.fresh(op_type.lower())
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), [output],
+                                                name=f"{op_type}_{self._count}", **attributes))
+        return output
+
+    def initializer(self, array: np.ndarray, name: str | None = None) -> str:
+        """A float32 constant tensor (a parameter under its state-dict name); once per array."""
+        if id(array) in self._done:
+            return self._done[id(array)][0]
+        name = name or self._param_names.get(id(array)) or self.fresh("param")
+        values = to_host(array).astype(np.float32)
+        self.initializers.append(self.numpy_helper.from_array(values, name))
+        self._done[id(array)] = (name, array)  # the array is kept: its id stays its own
+        return name
+
+    def constant(self, value: float | np.ndarray) -> str:
+        """A new float32 constant tensor (a scalar or an array)."""
+        name = self.fresh("const")
+        values = np.asarray(value, dtype=np.float32)
+        self.initializers.append(self.numpy_helper.from_array(values, name))
+        return name
+
+    def convert(self, obj: object, x: str, where: str) -> str:
+        """Convert ``obj`` (a layer or an operation) applied to tensor ``x``."""
+        function = converter_for(obj)
+        if function is not None:
+            return function(obj, self, x)
+        if isinstance(obj, Layer):
+            for index, operation in enumerate(obj.operations):
+                if converter_for(operation) is None:
+                    raise NotImplementedError(
+                        f"dlscratch.onnx.export: {where} ({type(obj).__name__}) holds "
+                        f"operation {index}, {type(operation).__name__}, which has no ONNX "
+                        f"converter; supported: {supported()}")
+                x = self.convert(operation, x, f"{where}.operations[{index}]")
+            return x
+        raise NotImplementedError(f"dlscratch.onnx.export: {where} is a "
+                                  f"{type(obj).__name__}, which has no ONNX converter; "
+                                  f"supported: {supported()}")
+
+
+def supported() -> str:
+    """The names of the classes with a converter."""
+    return ", ".join(sorted(cls.__name__ for cls in _CONVERTERS))
+
+
+# ---------------------------------------------------------------------- converters
+@register_converter(WeightMultiply)
+def _weight_multiply(op: WeightMultiply, g: GraphBuilder, x: str) -> str:
+    return g.node("MatMul", [x, g.initializer(op.param)])
+
+
+@register_converter(BiasAdd)
+def _bias_add(op: BiasAdd, g: GraphBuilder, x: str) -> str:
+    return g.node("Add", [x, g.initializer(op.param)])
+
+
+@register_converter(Linear)
+@register_converter(Dropout)
+def _identity(op, g: GraphBuilder, x: str) -> str:
+    return x  # dropout is the identity at inference
+
+
+@register_converter(Sigmoid)
+def _sigmoid(op, g: GraphBuilder, x: str) -> str:
+    return g.node("Sigmoid", [x])
+
+
+@register_converter(Tanh)
+def _tanh(op, g: GraphBuilder, x: str) -> str:
+    return g.node("Tanh", [x])
+
+
+@register_converter(ReLU)
+def _relu(op, g: GraphBuilder, x: str) -> str:
+    return g.node("Relu", [x])
+
+
+@register_converter(LeakyReLU)
+def _leaky_relu(op: LeakyReLU, g: GraphBuilder, x: str) -> str:
+    return g.node("LeakyRelu", [x], alpha=op.alpha)
+
+
+@register_converter(ELU)
+def _elu(op: ELU, g: GraphBuilder, x: str) -> str:
+    return g.node("Elu", [x], alpha=op.alpha)
+
+
+@register_converter(GELU)
+def _gelu(op, g: GraphBuilder, x: str) -> str:
+    # x/2 (1 + tanh(c (x + 0.044715 x^3))): the tanh form (opset 17 has no Gelu operator)
+    cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+    inner = g.node("Add", [x, g.node("Mul", [cube, g.constant(0.044715)])])
+    tanh = g.node("Tanh", [g.node("Mul", [inner, g.constant(GELU._c)])])
+    one_plus = g.node("Add", [tanh, g.constant(1.0)])
+    return g.node("Mul", [g.node("Mul", [x, g.constant(0.5)]), one_plus])
+
+
+@register_converter(Softmax)
+def _softmax(op, g: GraphBuilder, x: str) -> str:
+    return g.node("Softmax", [x], axis=1)
+
+
+# ---------------------------------------------------------------------- export and load
+def export(net: NeuralNetwork, path: str | os.PathLike,
+           input_shape: int | Sequence[int] | None = None) -> None:
+    """Write ``net`` as an ONNX model to ``path`` (atomically).
+
+    ``input_shape`` is the shape of one row (as in ``net.build``); it is needed only for a
+    network that was never built, which is then built with it. The graph's input is
+    ``INPUT_NAME`` of shape (batch, *input_shape), its output ``OUTPUT_NAME``, both float32.
+    """
+    owner = "dlscratch.onnx.export"
+    if not isinstance(net, NeuralNetwork):
+        raise TypeError(f"{owner}: net must be a NeuralNetwork, got {type(net).__name__}")
+    path = check_path("path", path, owner)
+    if input_shape is not None:
+        if isinstance(input_shape, (str, bytes)) or not isinstance(
+                input_shape, (int, np.integer, Sequence)):
+            raise TypeError(f"{owner}: input_shape must be a positive integer or a tuple of them "
+                            f"(the shape of one row), got {input_shape!r}")
+        shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) \
+            else tuple(input_shape)
+        for size in shape:
+            check_positive("input_shape", size, integer=True, owner=owner)
+        if not net.built:
+            net.build(shape)
+        elif tuple(shape) != net.input_shape:
+            raise ValueError(f"{owner}: input_shape {tuple(shape)} differs from the shape the "
+                             f"network was built for, {net.input_shape}")
+    elif not net.built:
+        raise ValueError(f"{owner}: the network has no parameters yet (it was never built); "
+                         f"give input_shape, the shape of one input row (such as 13 or "
+                         f"(1, 28, 28)), or run a forward pass first (fit or predict)")
+    model = to_onnx_model(net)
+    from ._io import atomic_write
+
+    with atomic_write(path) as handle:
+        handle.write(model.SerializeToString())
+
+
+def to_onnx_model(net: NeuralNetwork):
+    """The checked ``onnx.ModelProto`` of a built network (what ``export`` writes)."""
+    onnx, helper, _ = _import_onnx()
+    if net.input_shape is None:
+        raise ValueError("dlscratch.onnx.export: the network's input shape is unknown (its first "
+                         "layer is not a Layer that records it); start it with a Dense layer")
+    named = list(net.named_params())
+    if hasattr(net, "named_buffers"):  # running statistics (batch normalization)
+        named += list(net.named_buffers())
+    builder = GraphBuilder({id(array): name for name, array in named})
+    x = INPUT_NAME
+    for index, layer in enumerate(net.layers):
+        x = builder.convert(layer, x, f"layers[{index}]")
+    builder.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name="output"))
+    params = net.params()
+    like = params[0] if params else np.zeros(0)
+    probe = net.forward(zeros((1, *net.input_shape), net.dtype, like=like), inference=True)
+    net._release()
+    float32 = onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        builder.nodes, "dlscratch_network",
+        [helper.make_tensor_value_info(INPUT_NAME, float32, ["batch", *net.input_shape])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, float32, ["batch", *probe.shape[1:]])],
+        initializer=builder.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              ir_version=IR_VERSION, producer_name="dlscratch",
+                              doc_string=f"dlscratch network: {net.loss!r} applies to the output")
+    from .persistence import network_description
+
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(network_description(net))})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def load(path: str | os.PathLike) -> NeuralNetwork:
+    """The dlscratch network of a model written by ``export`` (float32 parameters)."""
+    from .persistence import ModelFileError, _input_shape, network_from_description
+
+    onnx, _, numpy_helper = _import_onnx()
+    path = check_path("path", path, "dlscratch.onnx.load")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    try:
+        model = onnx.load_model(path)
+    except Exception as error:  # a damaged protobuf fails in many ways
+        raise ModelFileError(f"{path!r} is not an ONNX model: {type(error).__name__}: "
+                             f"{error}") from None
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    if METADATA_KEY not in props:
+        raise ModelFileError(f"{path!r} has no {METADATA_KEY!r} metadata; dlscratch.onnx.load "
+                             f"reads models written by dlscratch.onnx.export")
+    try:
+        meta = json.loads(props[METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{path!r}: the {METADATA_KEY} metadata is not JSON: "
+                             f"{error}") from None
+    where = f"{path!r} ({METADATA_KEY})"
+    net = network_from_description(meta, where)
+    input_shape = _input_shape(meta, where)
+    if input_shape is None:
+        raise ModelFileError(f"{where}: no input_shape")
+    net.build(input_shape)
+    params = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    # every key of the state dict (parameters, and buffers where layers have them)
+    state = {name: params[name] for name in net.state_dict() if name in params}
+    try:
+        net.load_state_dict(state, strict=True)
+    except (KeyError, ValueError, TypeError) as error:
+        raise ModelFileError(f"{path!r}: {error}") from None
+    return net
+
+
+__all__ = ["export", "load", "to_onnx_model", "register_converter", "converter_for",
+           "GraphBuilder", "OPSET", "IR_VERSION", "INPUT_NAME", "OUTPUT_NAME"]

@@ -1,0 +1,323 @@
+"""PyTorch both ways: ``to_torch(net)`` and ``from_torch(module, loss)`` (the ``torch`` extra).
+
+    from dlscratch.torch import to_torch, from_torch
+    model = to_torch(net)                  # torch.nn.Sequential holding copies of the weights
+    model.eval()(torch.from_numpy(X))      # X of the net's dtype; logits for softmax losses
+    net2 = from_torch(model, SoftmaxCrossEntropy())
+
+``Dense(n, activation, dropout=p)`` becomes ``nn.Linear`` (weight ``W.T``, bias ``B[0]``), the
+activation's module (``nn.Identity`` for ``Linear``, ``nn.GELU(approximate="tanh")`` for
+``GELU``, ``nn.Softmax(dim=1)`` ...) and ``nn.Dropout(1 - p)`` (torch takes the fraction
+dropped; the book's ``p`` is the keep probability). The parameters are copies in the network's
+dtype: the two models are independent afterwards. ``from_torch`` reads such a sequence back
+(an ``nn.Linear`` followed by at most one activation and one dropout is one ``Dense``) and
+refuses modules it cannot map, naming them.
+
+Converters are registered per class: ``@register_to_torch(LayerClass)`` for a function
+``(layer, torch) -> list[nn.Module]`` and ``@register_from_torch(nn.ModuleClass)`` for a function
+``(module, builder) -> None`` that adds layers to the ``TorchImport`` builder.
+"""
+
+# This module is dlscratch.torch; ``import torch`` below is the real PyTorch (imports are
+# absolute), and the names of this module never shadow it.
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+try:
+    import torch
+except ImportError as error:  # pragma: no cover - torch is in the test extra
+    raise ImportError("dlscratch.torch needs PyTorch; install it with: "
+                      "pip install \"dlscratch[torch]\"") from error
+
+from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from .backend import to_host
+from .base import Operation
+from .dropout import Dropout
+from .layers import Dense, Layer
+from .losses import Loss
+from .network import NeuralNetwork
+
+_TO_TORCH: dict[type, Callable] = {}
+_FROM_TORCH: dict[type, Callable] = {}
+
+
+def register_to_torch(cls: type) -> Callable:
+    """Register ``function(obj, torch) -> list of torch modules`` for dlscratch class ``cls``."""
+    def decorate(function: Callable) -> Callable:
+        _TO_TORCH[cls] = function
+        return function
+    return decorate
+
+
+def register_from_torch(cls: type) -> Callable:
+    """Register ``function(module, builder) -> None`` for torch module class ``cls``."""
+    def decorate(function: Callable) -> Callable:
+        _FROM_TORCH[cls] = function
+        return function
+    return decorate
+
+
+def _lookup(registry: dict[type, Callable], obj: object) -> Callable | None:
+    # the exact class first: a subclass may compute something else
+    return registry.get(type(obj))
+
+
+def tensor(array: np.ndarray) -> torch.Tensor:
+    """A torch tensor holding a copy of ``array`` (host memory, same dtype)."""
+    return torch.tensor(np.ascontiguousarray(to_host(array)))
+
+
+def array(value: torch.Tensor) -> np.ndarray:
+    """A NumPy copy of a torch tensor."""
+    return value.detach().cpu().numpy().copy()
+
+
+# ---------------------------------------------------------------------- dlscratch -> torch
+def to_torch(net: NeuralNetwork) -> torch.nn.Sequential:
+    """An equivalent ``torch.nn.Sequential`` holding copies of the network's parameters.
+
+    The network must be built (trained, or ``net.build(input_shape)``). The model is in
+    training mode as torch creates it; call ``.eval()`` for inference (dropout off).
+    """
+    if not isinstance(net, NeuralNetwork):
+        raise TypeError(f"to_torch: net must be a NeuralNetwork, got {type(net).__name__}")
+    if not net.built:
+        raise ValueError("to_torch: the network has no parameters yet (it was never built); "
+                         "call net.build(input_shape) or run a forward pass first")
+    modules: list[torch.nn.Module] = []
+    for index, layer in enumerate(net.layers):
+        modules.extend(_convert_to_torch(layer, f"layers[{index}]"))
+    model = torch.nn.Sequential(*modules)
+    # from_torch gives the network back with its seed and input shape
+    model.dlscratch_seed = net.seed
+    model.dlscratch_input_shape = net.input_shape
+    return model
+
+
+def _convert_to_torch(obj: Operation, where: str) -> list[torch.nn.Module]:
+    function = _lookup(_TO_TORCH, obj)
+    if function is None:
+        kind = "layer" if isinstance(obj, Layer) else "operation"
+        raise NotImplementedError(f"to_torch: {where} is a {type(obj).__name__}, a {kind} "
+                                  f"without a PyTorch counterpart; supported: "
+                                  f"{', '.join(sorted(c.__name__ for c in _TO_TORCH))}")
+    return function(obj, torch)
+
+
+@register_to_torch(Dense)
+def _dense_to_torch(layer: Dense, torch) -> list:
+    W, B = layer.params
+    linear = torch.nn.Linear(W.shape[0], W.shape[1], dtype=_torch_dtype(W.dtype))
+    with torch.no_grad():
+        linear.weight.copy_(tensor(W.T))
+        linear.bias.copy_(tensor(B[0]))
+    linear.dlscratch_weight_init = layer.weight_init  # for from_torch
+    modules = [linear, *_convert_to_torch(layer.activation, f"{type(layer).__name__}.activation")]
+    if layer.dropout < 1.0:
+        modules.append(torch.nn.Dropout(p=1.0 - layer.dropout))
+    return modules
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[dtype]
+
+
+register_to_torch(Linear)(lambda op, torch: [torch.nn.Identity()])
+register_to_torch(Sigmoid)(lambda op, torch: [torch.nn.Sigmoid()])
+register_to_torch(Tanh)(lambda op, torch: [torch.nn.Tanh()])
+register_to_torch(ReLU)(lambda op, torch: [torch.nn.ReLU()])
+register_to_torch(LeakyReLU)(lambda op, torch: [torch.nn.LeakyReLU(negative_slope=op.alpha)])
+register_to_torch(ELU)(lambda op, torch: [torch.nn.ELU(alpha=op.alpha)])
+register_to_torch(GELU)(lambda op, torch: [torch.nn.GELU(approximate="tanh")])
+register_to_torch(Softmax)(lambda op, torch: [torch.nn.Softmax(dim=1)])
+register_to_torch(Dropout)(lambda op, torch: [torch.nn.Dropout(p=1.0 - op.keep_prob)])
+
+
+# ---------------------------------------------------------------------- torch -> dlscratch
+class TorchImport:
+    """Layers read from torch modules, with the parameters (and buffers) each receives once built.
+
+    ``add_layer(layer, params, buffers)`` appends a finished layer. ``open(make, params)``
+    starts one whose activation, flatten and dropout modules may follow (the order of a Dense's
+    or Conv2D's operations): ``make(activation, keep_prob, flatten)`` builds it when the next
+    module does not belong to it.
+    """
+
+    def __init__(self) -> None:
+        self.layers: list[Operation] = []
+        self.params: list[list[np.ndarray]] = []
+        self.buffers: list[list[np.ndarray]] = []
+        self.input_shape: tuple[int, ...] | None = None
+        self.pending: dict | None = None
+        self.dtypes: set[np.dtype] = set()
+
+    def add_layer(self, layer: Operation, params: Sequence[np.ndarray] = (),
+                  buffers: Sequence[np.ndarray] = ()) -> None:
+        self.close()
+        self.layers.append(layer)
+        self.params.append(list(params))
+        self.buffers.append(list(buffers))
+        self.dtypes.update(array.dtype for array in (*params, *buffers))
+
+    def open(self, make: Callable[[Operation, float, bool], Layer],
+             params: Sequence[np.ndarray], flattenable: bool = False) -> None:
+        """Start a layer that the following activation, flatten and dropout modules complete."""
+        self.close()
+        self.pending = {"make": make, "params": list(params), "activation": None,
+                        "flatten": None if flattenable else False, "dropout": None}
+        self.dtypes.update(param.dtype for param in params)
+
+    def add_activation(self, activation: Operation) -> None:
+        pending = self.pending
+        if pending is not None and pending["activation"] is None and not pending["flatten"] \
+                and pending["dropout"] is None:
+            pending["activation"] = activation
+        else:
+            self.add_layer(activation)
+
+    def add_flatten(self, make_layer: Callable[[], Operation]) -> None:
+        pending = self.pending
+        if pending is not None and pending["flatten"] is None and pending["dropout"] is None:
+            pending["flatten"] = True
+        else:
+            self.add_layer(make_layer())
+
+    def add_dropout(self, keep_prob: float) -> None:
+        pending = self.pending
+        if pending is not None and pending["dropout"] is None:
+            pending["dropout"] = keep_prob
+            self.close()
+        else:
+            self.add_layer(Dropout(keep_prob))
+
+    def close(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            layer = pending["make"](pending["activation"] or Linear(),
+                                    1.0 if pending["dropout"] is None else pending["dropout"],
+                                    bool(pending["flatten"]))
+            self.layers.append(layer)
+            self.params.append(pending["params"])
+            self.buffers.append([])
+
+
+def from_torch(module: torch.nn.Module | Sequence[torch.nn.Module], loss: Loss,
+               input_shape: int | Sequence[int] | None = None) -> NeuralNetwork:
+    """The dlscratch network of a ``torch.nn.Sequential`` (nested ones are flattened).
+
+    ``loss`` is the dlscratch loss of the new network (``SoftmaxCrossEntropy()`` for a model
+    trained with ``nn.CrossEntropyLoss``). ``input_shape`` (one row) is needed only when the
+    first module does not tell it (``nn.Linear`` does). The parameters are copied, in the
+    module's dtype (float32 or float64).
+    """
+    if not isinstance(loss, Loss):
+        raise TypeError(f"from_torch: loss must be a dlscratch Loss such as "
+                        f"SoftmaxCrossEntropy() (for nn.CrossEntropyLoss) or MeanSquaredError(), "
+                        f"got {type(loss).__name__}")
+    modules = _flatten(module)
+    if not modules:
+        raise ValueError("from_torch: the module holds no layers")
+    builder = TorchImport()
+    for index, child in enumerate(modules):
+        function = _lookup(_FROM_TORCH, child)
+        if function is None:
+            raise NotImplementedError(f"from_torch: module {index} ({type(child).__name__}) "
+                                      f"has no dlscratch counterpart; supported: "
+                                      f"{', '.join(sorted(c.__name__ for c in _FROM_TORCH))}")
+        function(child, builder)
+    builder.close()
+    if len(builder.dtypes) > 1:
+        raise ValueError(f"from_torch: the parameters mix dtypes {sorted(map(str, builder.dtypes))}"
+                         f"; expected all float32 or all float64")
+    dtype = builder.dtypes.pop() if builder.dtypes else np.dtype(np.float32)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"from_torch: the parameters are {dtype}; expected float32 or float64 "
+                         f"(convert the model with .float() or .double())")
+    if input_shape is None:
+        input_shape = getattr(module, "dlscratch_input_shape", None) or builder.input_shape
+    if input_shape is None:
+        raise ValueError("from_torch: the input shape cannot be read from the first module; "
+                         "give input_shape, the shape of one input row")
+    seed = getattr(module, "dlscratch_seed", 1)
+    net = NeuralNetwork(builder.layers, loss, seed=seed, dtype=dtype)
+    net.build(input_shape)
+    for index, layer in enumerate(net.layers):
+        for kind, values in (("parameter", builder.params[index]),
+                             ("buffer", builder.buffers[index])):
+            own = getattr(layer, f"{kind}s" if kind == "buffer" else "params", [])
+            if len(own) != len(values):
+                raise ValueError(f"from_torch: layer {index} ({type(layer).__name__}) has "
+                                 f"{len(own)} {kind}s, the module gave {len(values)}")
+            for array_, value in zip(own, values):
+                if array_.shape != value.shape:
+                    raise ValueError(f"from_torch: layer {index} ({type(layer).__name__}) "
+                                     f"expects a {kind} of shape {array_.shape}, the module has "
+                                     f"{value.shape}; do the layer sizes chain?")
+                array_[...] = value
+    return net
+
+
+def _flatten(module) -> list[torch.nn.Module]:
+    if isinstance(module, torch.nn.Sequential):
+        return [leaf for child in module for leaf in _flatten(child)]
+    if isinstance(module, torch.nn.Module):
+        return [module]
+    if isinstance(module, (list, tuple)):
+        return [leaf for child in module for leaf in _flatten(child)]
+    raise TypeError(f"from_torch: module must be a torch.nn.Sequential (or a list of modules), "
+                    f"got {type(module).__name__}")
+
+
+@register_from_torch(torch.nn.Linear)
+def _linear_from_torch(module: torch.nn.Linear, builder: TorchImport) -> None:
+    if module.bias is None:
+        raise NotImplementedError("from_torch: nn.Linear without a bias has no dlscratch "
+                                  "counterpart (Dense always adds one)")
+    W = array(module.weight).T.copy()
+    B = array(module.bias)[None, :]
+    if builder.input_shape is None and not builder.layers and builder.pending is None:
+        builder.input_shape = (module.in_features,)
+    weight_init = getattr(module, "dlscratch_weight_init", "standard")
+    builder.open(lambda activation, keep_prob, flatten: Dense(
+        module.out_features, activation, dropout=keep_prob, weight_init=weight_init), [W, B])
+
+
+def _activation(make: Callable[[torch.nn.Module], Operation]) -> Callable:
+    return lambda module, builder: builder.add_activation(make(module))
+
+
+register_from_torch(torch.nn.Identity)(_activation(lambda m: Linear()))
+register_from_torch(torch.nn.Sigmoid)(_activation(lambda m: Sigmoid()))
+register_from_torch(torch.nn.Tanh)(_activation(lambda m: Tanh()))
+register_from_torch(torch.nn.ReLU)(_activation(lambda m: ReLU()))
+register_from_torch(torch.nn.LeakyReLU)(_activation(lambda m: LeakyReLU(m.negative_slope)))
+register_from_torch(torch.nn.ELU)(_activation(lambda m: ELU(m.alpha)))
+
+
+@register_from_torch(torch.nn.GELU)
+def _gelu_from_torch(module: torch.nn.GELU, builder: TorchImport) -> None:
+    if module.approximate != "tanh":
+        raise NotImplementedError("from_torch: nn.GELU() (the exact erf form) has no dlscratch "
+                                  "counterpart; dlscratch's GELU is nn.GELU(approximate='tanh')")
+    builder.add_activation(GELU())
+
+
+@register_from_torch(torch.nn.Softmax)
+def _softmax_from_torch(module: torch.nn.Softmax, builder: TorchImport) -> None:
+    if module.dim not in (1, -1):
+        raise NotImplementedError(f"from_torch: nn.Softmax(dim={module.dim}) has no dlscratch "
+                                  f"counterpart; dlscratch's Softmax is over dim 1 of "
+                                  f"(batch, features)")
+    builder.add_activation(Softmax())
+
+
+@register_from_torch(torch.nn.Dropout)
+def _dropout_from_torch(module: torch.nn.Dropout, builder: TorchImport) -> None:
+    builder.add_dropout(1.0 - module.p)
+
+
+__all__ = ["to_torch", "from_torch", "register_to_torch", "register_from_torch",
+           "TorchImport"]
