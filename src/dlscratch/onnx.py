@@ -303,3 +303,55 @@ def load(path: str | os.PathLike) -> NeuralNetwork:
 
 __all__ = ["export", "load", "to_onnx_model", "register_converter", "converter_for",
            "GraphBuilder", "OPSET", "IR_VERSION", "INPUT_NAME", "OUTPUT_NAME"]
+
+
+# ---------------------------------------------------------------------- convolutional layers
+from .conv import Conv2D, Conv2DOperation  # noqa: E402
+from .normalization import BatchNorm  # noqa: E402
+from .pooling import (  # noqa: E402
+    AvgPool2DOperation,
+    GlobalAvgPool2DOperation,
+    MaxPool2DOperation,
+)
+from .reshape import FlattenOperation  # noqa: E402
+
+
+def _conv(op: Conv2DOperation, g: GraphBuilder, x: str, bias: np.ndarray | None = None) -> str:
+    top, bottom, left, right = op.padding
+    inputs = [x, g.initializer(op.param)] + ([g.initializer(bias)] if bias is not None else [])
+    return g.node("Conv", inputs, kernel_shape=[op.kernel, op.kernel],
+                  strides=[op.stride, op.stride], pads=[top, left, bottom, right])
+
+
+register_converter(Conv2DOperation)(_conv)
+
+
+@register_converter(Conv2D)
+def _conv2d(layer: Conv2D, g: GraphBuilder, x: str) -> str:
+    # the bias is the Conv node's third input (the named (C,) parameter, no reshape)
+    operations = list(layer.operations)
+    bias = operations[1].param if layer.bias else None
+    x = _conv(operations[0], g, x, bias)
+    for index, operation in enumerate(operations[2 if layer.bias else 1:]):
+        x = g.convert(operation, x, f"Conv2D.operations[{index}]")
+    return x
+
+
+register_converter(FlattenOperation)(lambda op, g, x: g.node("Flatten", [x], axis=1))
+register_converter(MaxPool2DOperation)(
+    lambda op, g, x: g.node("MaxPool", [x], kernel_shape=[op.size, op.size],
+                            strides=[op.stride, op.stride]))
+register_converter(AvgPool2DOperation)(
+    lambda op, g, x: g.node("AveragePool", [x], kernel_shape=[op.size, op.size],
+                            strides=[op.stride, op.stride]))
+register_converter(GlobalAvgPool2DOperation)(
+    lambda op, g, x: g.node("Flatten", [g.node("GlobalAveragePool", [x])], axis=1))
+
+
+@register_converter(BatchNorm)
+def _batch_norm(layer: BatchNorm, g: GraphBuilder, x: str) -> str:
+    gamma, beta = layer.params
+    running_mean, running_var = layer.buffers
+    return g.node("BatchNormalization", [x, g.initializer(gamma), g.initializer(beta),
+                                         g.initializer(running_mean),
+                                         g.initializer(running_var)], epsilon=layer.eps)

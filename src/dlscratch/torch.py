@@ -321,3 +321,137 @@ def _dropout_from_torch(module: torch.nn.Dropout, builder: TorchImport) -> None:
 
 __all__ = ["to_torch", "from_torch", "register_to_torch", "register_from_torch",
            "TorchImport"]
+
+
+# ---------------------------------------------------------------------- convolutional layers
+from .conv import Conv2D, resolve_padding  # noqa: E402
+from .normalization import BatchNorm  # noqa: E402
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: E402
+from .reshape import Flatten  # noqa: E402
+
+
+@register_to_torch(Conv2D)
+def _conv2d_to_torch(layer: Conv2D, torch) -> list:
+    W = layer.params[0]
+    top, bottom, left, right = layer.operations[0].padding
+    modules = []
+    if top == bottom == left == right:
+        padding = top
+    else:  # "same" with an even kernel: PyTorch's own split, as an explicit pad
+        modules.append(torch.nn.ZeroPad2d((left, right, top, bottom)))
+        padding = 0
+    conv = torch.nn.Conv2d(W.shape[1], W.shape[0], W.shape[2], stride=layer.stride,
+                           padding=padding, bias=layer.bias, dtype=_torch_dtype(W.dtype))
+    with torch.no_grad():
+        conv.weight.copy_(tensor(W))  # the same layout: (out, in, k, k)
+        if layer.bias:
+            conv.bias.copy_(tensor(layer.params[1]))
+    conv.dlscratch_weight_init = layer.weight_init
+    conv.dlscratch_padding = layer.padding
+    modules += [conv, *_convert_to_torch(layer.activation, "Conv2D.activation")]
+    if layer.flatten:
+        modules.append(torch.nn.Flatten())
+    if layer.dropout < 1.0:
+        modules.append(torch.nn.Dropout(p=1.0 - layer.dropout))
+    return modules
+
+
+@register_to_torch(BatchNorm)
+def _batch_norm_to_torch(layer: BatchNorm, torch) -> list:
+    gamma, beta = layer.params
+    running_mean, running_var = layer.buffers
+    kind = torch.nn.BatchNorm1d if len(layer.input_shape) < 3 else torch.nn.BatchNorm2d
+    norm = kind(len(gamma), eps=layer.eps, momentum=layer.momentum,
+                dtype=_torch_dtype(gamma.dtype))
+    with torch.no_grad():
+        norm.weight.copy_(tensor(gamma))
+        norm.bias.copy_(tensor(beta))
+        norm.running_mean.copy_(tensor(running_mean))
+        norm.running_var.copy_(tensor(running_var))
+    return [norm]
+
+
+register_to_torch(MaxPool2D)(lambda layer, torch: [torch.nn.MaxPool2d(layer.size, layer.stride)])
+register_to_torch(AvgPool2D)(lambda layer, torch: [torch.nn.AvgPool2d(layer.size, layer.stride)])
+register_to_torch(GlobalAvgPool2D)(
+    lambda layer, torch: [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()])
+register_to_torch(Flatten)(lambda layer, torch: [torch.nn.Flatten()])
+
+
+@register_from_torch(torch.nn.ZeroPad2d)
+def _zero_pad_from_torch(module: torch.nn.ZeroPad2d, builder: TorchImport) -> None:
+    builder.close()
+    builder.zero_pad = tuple(module.padding)  # (left, right, top, bottom), for the next Conv2d
+
+
+@register_from_torch(torch.nn.Conv2d)
+def _conv2d_from_torch(module: torch.nn.Conv2d, builder: TorchImport) -> None:
+    k = module.kernel_size[0]
+    if module.kernel_size[0] != module.kernel_size[1] or module.stride[0] != module.stride[1] \
+            or module.dilation != (1, 1) or module.groups != 1 \
+            or module.padding_mode != "zeros":
+        raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart (Conv2D "
+                                  f"takes square kernels and strides, no dilation or groups)")
+    left, right, top, bottom = getattr(builder, "zero_pad", None) or (0, 0, 0, 0)
+    builder.zero_pad = None
+    if module.padding == "same":
+        padding = "same"
+    elif module.padding == "valid":
+        padding = "valid"
+    else:
+        if module.padding[0] != module.padding[1]:
+            raise NotImplementedError(f"from_torch: {module} pads rows and columns differently")
+        padding = module.padding[0]
+    if (left, right, top, bottom) != (0, 0, 0, 0):
+        if padding not in (0, "valid") or (top, bottom, left, right) != resolve_padding("same", k):
+            raise NotImplementedError(f"from_torch: nn.ZeroPad2d({(left, right, top, bottom)}) "
+                                      f"before {module} has no dlscratch counterpart")
+        padding = "same"
+    padding = getattr(module, "dlscratch_padding", padding)
+    weight_init = getattr(module, "dlscratch_weight_init", "normal")
+    params = [array(module.weight)] + ([array(module.bias)] if module.bias is not None else [])
+    builder.open(lambda activation, keep_prob, flatten: Conv2D(
+        module.out_channels, k, dropout=keep_prob, weight_init=weight_init,
+        activation=activation, flatten=flatten, stride=module.stride[0], padding=padding,
+        bias=module.bias is not None), params, flattenable=True)
+
+
+@register_from_torch(torch.nn.BatchNorm1d)
+@register_from_torch(torch.nn.BatchNorm2d)
+def _batch_norm_from_torch(module, builder: TorchImport) -> None:
+    if not module.affine or not module.track_running_stats or module.momentum is None:
+        raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart "
+                                  f"(BatchNorm is affine, with running statistics and a momentum)")
+    builder.add_layer(BatchNorm(momentum=module.momentum, eps=module.eps),
+                      [array(module.weight), array(module.bias)],
+                      [array(module.running_mean), array(module.running_var)])
+
+
+@register_from_torch(torch.nn.MaxPool2d)
+@register_from_torch(torch.nn.AvgPool2d)
+def _pool_from_torch(module, builder: TorchImport) -> None:
+    size = module.kernel_size if isinstance(module.kernel_size, int) else module.kernel_size[0]
+    stride = module.stride if isinstance(module.stride, int) else module.stride[0]
+    if module.padding not in (0, (0, 0)) or module.ceil_mode \
+            or getattr(module, "dilation", 1) not in (1, (1, 1)):
+        raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart (pooling "
+                                  f"without padding, dilation or ceil_mode)")
+    kind = MaxPool2D if isinstance(module, torch.nn.MaxPool2d) else AvgPool2D
+    builder.add_layer(kind(size, stride))
+
+
+@register_from_torch(torch.nn.AdaptiveAvgPool2d)
+def _global_pool_from_torch(module, builder: TorchImport) -> None:
+    if module.output_size not in (1, (1, 1)):
+        raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart (only an "
+                                  f"output size of 1, the global average)")
+    builder.add_layer(GlobalAvgPool2D())
+    builder.flatten_absorbed = True  # the nn.Flatten after it belongs to GlobalAvgPool2D
+
+
+@register_from_torch(torch.nn.Flatten)
+def _flatten_from_torch(module, builder: TorchImport) -> None:
+    if getattr(builder, "flatten_absorbed", False):
+        builder.flatten_absorbed = False
+        return
+    builder.add_flatten(Flatten)
