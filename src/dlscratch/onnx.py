@@ -79,6 +79,7 @@ class GraphBuilder:
         self.initializers: list = []
         self._param_names = param_names  # id(array) -> state-dict name ("layers.0.W")
         self._done: dict[int, tuple[str, np.ndarray]] = {}
+        self.integer_input = False
         self._count = 0
 
     def fresh(self, hint: str) -> str:
@@ -109,6 +110,17 @@ class GraphBuilder:
         values = np.asarray(value, dtype=np.float32)
         self.initializers.append(self.numpy_helper.from_array(values, name))
         return name
+
+    def constant_int64(self, values: Sequence[int]) -> str:
+        """A new int64 constant tensor (shapes, axes, split sizes)."""
+        name = self.fresh("const")
+        self.initializers.append(self.numpy_helper.from_array(
+            np.asarray(values, dtype=np.int64), name))
+        return name
+
+    def input_is_integer(self, name: str) -> bool:
+        """Whether tensor ``name`` is the graph's int64 input."""
+        return name == INPUT_NAME and self.integer_input
 
     def convert(self, obj: object, x: str, where: str) -> str:
         """Convert ``obj`` (a layer or an operation) applied to tensor ``x``."""
@@ -239,19 +251,28 @@ def to_onnx_model(net: NeuralNetwork):
     if hasattr(net, "named_buffers"):  # running statistics (batch normalization)
         named += list(net.named_buffers())
     builder = GraphBuilder({id(array): name for name, array in named})
+    # a network that starts with an Embedding takes int64 token ids
+    builder.integer_input = bool(getattr(net.layers[0], "integer_input", False))
     x = INPUT_NAME
     for index, layer in enumerate(net.layers):
         x = builder.convert(layer, x, f"layers[{index}]")
     builder.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name="output"))
     params = net.params()
     like = params[0] if params else np.zeros(0)
-    probe = net.forward(zeros((1, *net.input_shape), net.dtype, like=like), inference=True)
+    probe_dtype = np.int64 if builder.integer_input else net.dtype
+    probe = net.forward(zeros((1, *net.input_shape), probe_dtype, like=like), inference=True)
     net._release()
     float32 = onnx.TensorProto.FLOAT
+    input_dims, output_dims = ["batch", *net.input_shape], ["batch", *probe.shape[1:]]
+    if getattr(net.layers[0], "variable_length", False):  # sequences: (batch, time, ...)
+        input_dims[1] = "time"
+        if len(output_dims) >= 3:
+            output_dims[1] = "time"
+    input_type = onnx.TensorProto.INT64 if builder.integer_input else float32
     graph = helper.make_graph(
         builder.nodes, "dlscratch_network",
-        [helper.make_tensor_value_info(INPUT_NAME, float32, ["batch", *net.input_shape])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, float32, ["batch", *probe.shape[1:]])],
+        [helper.make_tensor_value_info(INPUT_NAME, input_type, input_dims)],
+        [helper.make_tensor_value_info(OUTPUT_NAME, float32, output_dims)],
         initializer=builder.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="dlscratch",
@@ -355,3 +376,68 @@ def _batch_norm(layer: BatchNorm, g: GraphBuilder, x: str) -> str:
     return g.node("BatchNormalization", [x, g.initializer(gamma), g.initializer(beta),
                                          g.initializer(running_mean),
                                          g.initializer(running_var)], epsilon=layer.eps)
+
+
+# ---------------------------------------------------------------------- recurrent layers
+from .recurrent import Embedding, GRULayer, LSTMLayer, RecurrentLayer, RNNLayer  # noqa: E402
+
+#: ONNX's gate order as positions in PyTorch's (= dlscratch's): LSTM i,f,g,o -> i,o,f,c;
+#: GRU r,z,n -> z,r,h
+_GATE_ORDER = {RNNLayer: ("RNN", [0]), LSTMLayer: ("LSTM", [0, 3, 1, 2]),
+               GRULayer: ("GRU", [1, 0, 2])}
+
+
+def _gates_in_onnx_order(g: GraphBuilder, name: str, hidden: int, order: list[int]) -> str:
+    """The (rows, gates*H) parameter ``name`` with its gate blocks in ONNX's order."""
+    if order == list(range(len(order))):
+        return name
+    parts = [g.fresh("gate") for _ in order]
+    g.nodes.append(g.helper.make_node("Split", [name, g.constant_int64([hidden] * len(order))],
+                                      parts, axis=1, name=g.fresh("Split")))
+    return g.node("Concat", [parts[k] for k in order], axis=1)
+
+
+def _recurrent(layer: RecurrentLayer, g: GraphBuilder, x: str) -> str:
+    """ONNX's RNN/LSTM/GRU (time-major, from a zero state), then the projection W_out, b_out.
+
+    The named parameters stay the initializers; the graph reorders and transposes them (a
+    constant computation onnxruntime folds once)."""
+    if layer.stateful:
+        raise NotImplementedError(f"dlscratch.onnx.export: {type(layer).__name__}(stateful=True) "
+                                  f"carries its state between batches; export runs every "
+                                  f"sequence from a zero state: rebuild the layer with "
+                                  f"stateful=False to export it")
+    op_type, order = _GATE_ORDER[type(layer)]
+    W_ih, W_hh, b_ih, b_hh, W_out, b_out = (g.initializer(p) for p in layer.params)
+    H = layer.hidden_size
+    zero = g.constant_int64([0])
+    W = g.node("Unsqueeze", [g.node("Transpose", [_gates_in_onnx_order(g, W_ih, H, order)],
+                                    perm=[1, 0]), zero])
+    R = g.node("Unsqueeze", [g.node("Transpose", [_gates_in_onnx_order(g, W_hh, H, order)],
+                                    perm=[1, 0]), zero])
+    B = g.node("Concat", [_gates_in_onnx_order(g, b_ih, H, order),
+                          _gates_in_onnx_order(g, b_hh, H, order)], axis=1)
+    time_major = g.node("Transpose", [x], perm=[1, 0, 2])
+    attributes = {"hidden_size": H}
+    if op_type == "GRU":
+        attributes["linear_before_reset"] = 1  # PyTorch's GRU: r * (h W_hn + b_hn)
+    Y, Y_h = g.fresh("Y"), g.fresh("Y_h")
+    outputs = [Y, Y_h] + ([g.fresh("Y_c")] if op_type == "LSTM" else [])
+    g.nodes.append(g.helper.make_node(op_type, [time_major, W, R, B], outputs,
+                                      name=g.fresh(op_type), **attributes))
+    if layer.return_sequences:  # Y: (time, 1, batch, H) -> (batch, time, H)
+        hidden = g.node("Transpose", [g.node("Squeeze", [Y, g.constant_int64([1])])],
+                        perm=[1, 0, 2])
+    else:  # Y_h: (1, batch, H) -> (batch, H)
+        hidden = g.node("Squeeze", [Y_h, zero])
+    return g.node("Add", [g.node("MatMul", [hidden, W_out]), b_out])
+
+
+for _cls in _GATE_ORDER:
+    register_converter(_cls)(_recurrent)
+
+
+@register_converter(Embedding)
+def _embedding(layer: Embedding, g: GraphBuilder, x: str) -> str:
+    ids = x if g.input_is_integer(x) else g.node("Cast", [x], to=g.onnx.TensorProto.INT64)
+    return g.node("Gather", [g.initializer(layer.params[0]), ids], axis=0)

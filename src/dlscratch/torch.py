@@ -455,3 +455,89 @@ def _flatten_from_torch(module, builder: TorchImport) -> None:
         builder.flatten_absorbed = False
         return
     builder.add_flatten(Flatten)
+
+
+# ---------------------------------------------------------------------- recurrent layers
+from .recurrent import Embedding, GRULayer, LSTMLayer, RecurrentLayer, RNNLayer  # noqa: E402
+
+_TORCH_RECURRENT = {RNNLayer: torch.nn.RNN, LSTMLayer: torch.nn.LSTM, GRULayer: torch.nn.GRU}
+
+
+class Recurrent(torch.nn.Module):
+    """The adapter of a dlscratch recurrent layer: ``nn.RNN``/``nn.LSTM``/``nn.GRU``
+    (batch first, from a zero state) and the output projection ``nn.Linear`` of every step
+    (``return_sequences``) or of the last one. (batch, time, features) -> (batch, time, out) or
+    (batch, out)."""
+
+    def __init__(self, rnn: torch.nn.Module, linear: torch.nn.Linear,
+                 return_sequences: bool = True) -> None:
+        super().__init__()
+        self.rnn = rnn
+        self.linear = linear
+        self.return_sequences = bool(return_sequences)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.rnn(x)
+        return self.linear(hidden if self.return_sequences else hidden[:, -1])
+
+
+def _recurrent_to_torch(layer: RecurrentLayer, torch) -> list:
+    if layer.stateful:
+        raise NotImplementedError(f"to_torch: {type(layer).__name__}(stateful=True) carries its "
+                                  f"state between batches, which the torch adapter does not")
+    W_ih, W_hh, b_ih, b_hh, W_out, b_out = layer.params
+    dtype = _torch_dtype(W_ih.dtype)
+    rnn = _TORCH_RECURRENT[type(layer)](W_ih.shape[0], layer.hidden_size, batch_first=True,
+                                        dtype=dtype)
+    linear = torch.nn.Linear(layer.hidden_size, layer.output_size, dtype=dtype)
+    with torch.no_grad():  # the same gate order as PyTorch's, transposed
+        rnn.weight_ih_l0.copy_(tensor(W_ih.T))
+        rnn.weight_hh_l0.copy_(tensor(W_hh.T))
+        rnn.bias_ih_l0.copy_(tensor(b_ih[0]))
+        rnn.bias_hh_l0.copy_(tensor(b_hh[0]))
+        linear.weight.copy_(tensor(W_out.T))
+        linear.bias.copy_(tensor(b_out[0]))
+    adapter = Recurrent(rnn, linear, layer.return_sequences)
+    adapter.dlscratch_weight_scale = layer.weight_scale
+    return [adapter]
+
+
+for _cls in _TORCH_RECURRENT:
+    register_to_torch(_cls)(_recurrent_to_torch)
+
+
+@register_to_torch(Embedding)
+def _embedding_to_torch(layer: Embedding, torch) -> list:
+    W = layer.params[0]
+    embedding = torch.nn.Embedding(W.shape[0], W.shape[1], dtype=_torch_dtype(W.dtype))
+    with torch.no_grad():
+        embedding.weight.copy_(tensor(W))
+    return [embedding]
+
+
+@register_from_torch(Recurrent)
+def _recurrent_from_torch(module: Recurrent, builder: TorchImport) -> None:
+    rnn = module.rnn
+    kinds = {torch_class: cls for cls, torch_class in _TORCH_RECURRENT.items()}
+    cls = kinds.get(type(rnn))
+    if cls is None or rnn.num_layers != 1 or rnn.bidirectional or not rnn.bias \
+            or not rnn.batch_first or getattr(rnn, "proj_size", 0) \
+            or getattr(rnn, "nonlinearity", "tanh") != "tanh":
+        raise NotImplementedError(f"from_torch: {rnn} has no dlscratch counterpart (one "
+                                  f"layer, one direction, biases, batch_first, tanh)")
+    layer = cls(rnn.hidden_size, module.linear.out_features,
+                getattr(module, "dlscratch_weight_scale", None),
+                return_sequences=module.return_sequences)
+    builder.add_layer(layer, [array(rnn.weight_ih_l0).T.copy(), array(rnn.weight_hh_l0).T.copy(),
+                              array(rnn.bias_ih_l0)[None, :], array(rnn.bias_hh_l0)[None, :],
+                              array(module.linear.weight).T.copy(),
+                              array(module.linear.bias)[None, :]])
+
+
+@register_from_torch(torch.nn.Embedding)
+def _embedding_from_torch(module: torch.nn.Embedding, builder: TorchImport) -> None:
+    if module.padding_idx is not None or module.max_norm is not None:
+        raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart (no "
+                                  f"padding_idx or max_norm)")
+    builder.add_layer(Embedding(module.num_embeddings, module.embedding_dim),
+                      [array(module.weight)])
