@@ -23,6 +23,9 @@ class NeuralNetwork:
     array type of parameters and activations (float32 for speed, float64 for gradient checks).
     """
 
+    #: A JSON object saved with the model and loaded back (feature names, scaler, classes, ...).
+    metadata: dict | None = None
+
     def __init__(self, layers: Sequence[Operation], loss: Loss, seed: int | None = 1,
                  dtype: type | np.dtype | str = np.float32) -> None:
         if isinstance(layers, Operation) or not isinstance(layers, Iterable):
@@ -281,11 +284,15 @@ class NeuralNetwork:
                              "shapes cannot be inferred; call net.build(input_shape) first")
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the architecture and parameters to one ``.npz`` file, atomically."""
+    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
+        """Write the architecture and parameters to one ``.npz`` file, atomically.
+
+        ``metadata`` (a JSON object; default ``self.metadata``) is saved with them and comes back
+        as ``NeuralNetwork.load(path).metadata``.
+        """
         from .persistence import save_network
 
-        save_network(self, path)
+        save_network(self, path, metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NeuralNetwork:
