@@ -132,7 +132,8 @@ def plot_activations(path: str | os.PathLike) -> list[str]:
     x = np.linspace(-4.0, 4.0, 801).reshape(-1, 1)
     columns = 4
     rows = math.ceil(len(makers) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.4 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.4 * rows), squeeze=False,
+                                layout="constrained")
     for ax, (name, op) in zip(axes.ravel(), makers):
         value = op.forward(x.copy())
         derivative = op.backward(np.ones_like(value))

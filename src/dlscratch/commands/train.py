@@ -76,9 +76,9 @@ Exit status: 0 on success, 2 for wrong usage, 1 for data errors (one line on std
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train", help="train a network on a CSV file and keep the run",
-        description="Train a network on DATA.csv (a header row; numeric features; class labels "
-                    "may be text) to predict --target; print metrics, save the model and a run "
-                    "folder with its history and pictures. The defaults train well and repeat "
+        description="Train a network on DATA.csv (a header row; numeric features; class labels\n"
+                    "may be text) to predict --target; print metrics, save the model and a run\n"
+                    "folder with its history and pictures. The defaults train well and repeat\n"
                     "exactly (fixed seed).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", metavar="DATA.csv", help="the training data: a CSV file with a "
@@ -306,7 +306,9 @@ def _progress_bar():
     try:
         from ..callbacks import ProgressBar
 
-        return ProgressBar(disable=None, leave=False, file=sys.stderr)  # off when not a terminal
+        # a bar only on a terminal: in a pipe or a log file its redraws are noise
+        return ProgressBar(disable=not sys.stderr.isatty(), leave=False, file=sys.stderr,
+                           dynamic_ncols=True)
     except ImportError:
         return None
 
