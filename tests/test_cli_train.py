@@ -316,6 +316,19 @@ def test_quiet_prints_only_the_results(data, tmp_path):
     assert "validation rows: accuracy" in result.stdout and result.stderr == ""
 
 
+def test_without_validation_rows_it_trains_all_epochs_on_every_row(data, tmp_path):
+    result = run_cli("train", data["folder"] / "wine_train.csv", "--target", "cultivar",
+                     "--validation", "0", "--epochs", "4", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "training rows:   accuracy" in result.stdout and "validation rows" not in result.stdout
+    run = run_folder_of(result, tmp_path)
+    info = json.loads((run / "run.json").read_text())
+    assert (info["epochs_run"], info["validation_rows"], info["validation_metrics"]) == (4, 0, None)
+    assert info["training_rows"] == info["rows"] == len(data["wine"][0])
+    assert (run / "loss.png").read_bytes()[:8] == PNG_MAGIC
+    assert "train accuracy" in run_cli("runs", cwd=tmp_path).stdout
+
+
 def test_flags_override_the_config_file(data, tmp_path):
     (tmp_path / "settings.toml").write_text(
         'target = "cultivar"\nepochs = 4\nlayers = [8]\nlr = 0.01\neval-every = 2\n')

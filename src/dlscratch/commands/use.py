@@ -90,7 +90,7 @@ def run_predict(args: argparse.Namespace) -> int:
         sys.stdout.write(buffer.getvalue())
     else:
         write_text(args.out, buffer.getvalue())
-        print(f"{len(table.rows)} predictions written to {args.out}", file=sys.stderr)
+        print(f"{len(table.rows)} predictions written to {args.out}")
     return 0
 
 
@@ -132,8 +132,8 @@ def run_summary(args: argparse.Namespace) -> int:
     print(net.summary())
     print(f"task: {metadata['task']}; target: {metadata['target']!r}")
     features = metadata["features"]
-    shown = ", ".join(features[:12]) + (f", ... ({len(features)} in all)"
-                                        if len(features) > 12 else "")
+    shown = ", ".join(features) if len(features) <= 20 else \
+        ", ".join(features[:12]) + f", ... ({len(features)} in all)"
     print(f"features ({len(features)}, standardised with the saved scaler): {shown}")
     if metadata.get("classes"):
         print(f"classes ({len(metadata['classes'])}): "
