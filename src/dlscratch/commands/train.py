@@ -357,8 +357,8 @@ def run_train(args: argparse.Namespace) -> int:
     say(f"data: {table.path}: {len(data.y)} rows = {len(train_rows)} training + "
         f"{len(val_rows)} validation, {len(data.features)} features, target "
         f"{settings['target']!r} ({target_text})")
-    sizes = [len(data.features), *settings["layers"]]
-    say(f"network: {' -> '.join(map(str, sizes))} {settings['activation']} -> {n_outputs} "
+    hidden = "".join(f" -> {size} {settings['activation']}" for size in settings["layers"])
+    say(f"network: {len(data.features)} inputs{hidden} -> {n_outputs} "
         f"{'softmax' if classification else 'linear'}; {settings['optimizer']} lr "
         f"{settings['lr']:g}, batch {settings['batch_size']}, up to {settings['epochs']} "
         f"epochs, seed {settings['seed']}")
@@ -372,7 +372,9 @@ def run_train(args: argparse.Namespace) -> int:
     callbacks = [cb for cb in (stopper if has_validation else None, reporter, bar)
                  if cb is not None]
     trainer = Trainer(net, optimizer)
-    logging.getLogger("dlscratch").addHandler(logging.NullHandler())  # the CLI says it itself
+    library_log = logging.getLogger("dlscratch")
+    if not library_log.handlers:  # the command says what happened itself, once
+        library_log.addHandler(logging.NullHandler())
     started = time.time()
     failure = None
     try:
@@ -395,7 +397,9 @@ def run_train(args: argparse.Namespace) -> int:
         for param, best in zip(net.params(), stopper.best_params):
             np.copyto(param, best)
     if history.epochs_run == 0:
-        raise CommandError("interrupted before the first epoch ended; nothing was written")
+        print("dlscratch train: interrupted before the first epoch ended; nothing was written",
+              file=sys.stderr)
+        return 130
 
     # ------------------------------------------------------------ results
     def evaluate(rows: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
