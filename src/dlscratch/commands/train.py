@@ -495,6 +495,8 @@ def run_train(args: argparse.Namespace) -> int:
             print("confusion matrix of the validation rows:")
             print(format_confusion(counts, data.classes))
     print(f"run folder: {folder}")
+    if pictures:
+        print(f"pictures: {', '.join(pictures)}")
     print(f"model: {model_path}" + (f" (and {args.out})" if args.out else ""))
     if mode == "text":
         shown = args.out or model_path
