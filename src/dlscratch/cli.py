@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dlscratch`` command."""
     parser = argparse.ArgumentParser(
         prog="dlscratch",
-        description="The network of 'Deep Learning from Scratch' (Weidman) in NumPy: run the "
-                    "book's experiments.")
+        description="The network of 'Deep Learning from Scratch' (Weidman) in NumPy: train "
+                    "on your own CSV data, or run the book's experiments.")
     parser.add_argument("--version", action="version", version=f"dlscratch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--sample-every", type=_positive_int, default=100, metavar="N",
                       help="iterations between evaluations and samples (default: 100)")
     _add_common(text)
+    # the commands on the user's own data: train, predict, evaluate, summary, plot, runs
+    from .commands import register
+
+    register(commands)
     return parser
 
 
@@ -149,6 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and argument errors
         return exit_.code if isinstance(exit_.code, int) else 1
+    if getattr(args, "run_command", None) is not None:  # a command of commands/
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        try:
+            return args.run_command(args)
+        except SystemExit as exit_:  # a usage error found after parsing
+            return exit_.code if isinstance(exit_.code, int) else 1
     problem = None
     if not args.out or "\0" in args.out:
         problem = f"argument --out: {args.out!r} is not a folder name"

@@ -28,6 +28,9 @@ class NeuralNetwork:
     parameters and activations live; see ``to``.
     """
 
+    #: A JSON object saved with the model and loaded back (feature names, scaler, classes, ...).
+    metadata: dict | None = None
+
     def __init__(self, layers: Sequence[Operation], loss: Loss, seed: int | None = 1,
                  dtype: type | np.dtype | str = np.float32, device: Any = "cpu") -> None:
         if isinstance(layers, Operation) or not isinstance(layers, Iterable):
@@ -364,11 +367,15 @@ class NeuralNetwork:
                              "shapes cannot be inferred; call net.build(input_shape) first")
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the architecture and parameters to one ``.npz`` file, atomically."""
+    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
+        """Write the architecture and parameters to one ``.npz`` file, atomically.
+
+        ``metadata`` (a JSON object; default ``self.metadata``) is saved with them and comes back
+        as ``NeuralNetwork.load(path).metadata``.
+        """
         from .persistence import save_network
 
-        save_network(self, path)
+        save_network(self, path, metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: Any = None) -> NeuralNetwork:

@@ -175,7 +175,40 @@ def network_description(net) -> dict:
             "dtype": net.dtype.name, "seed": net.seed,
             "input_shape": list(net.input_shape) if net.input_shape is not None else None,
             "loss": describe(net.loss), "layers": [describe(layer) for layer in net.layers],
-            "params": [name for name, _ in net.named_params()]}
+            "params": [name for name, _ in net.named_params()],
+            **_metadata_entry(net)}
+
+
+# ---------------------------------------------------------------------- user metadata
+#: The most JSON text a model's ``metadata`` may take (feature names, a scaler, class names).
+MAX_METADATA_CHARS = 8 * 2**20
+
+
+def check_metadata(metadata: Any, where: str, error: type = ValueError) -> dict | None:
+    """``metadata`` if it is None or a JSON object (str keys) of at most MAX_METADATA_CHARS."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise (TypeError if error is ValueError else error)(
+            f"{where}: metadata must be a dict (a JSON object) or None, got "
+            f"{type(metadata).__name__}")
+    try:
+        text = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as problem:
+        raise error(f"{where}: metadata must hold only JSON values (dicts with str keys, "
+                    f"lists, str, finite numbers, bool, None): {problem}") from None
+    if any(not isinstance(key, str) for key in metadata):
+        raise error(f"{where}: metadata keys must be strings, got "
+                    f"{[key for key in metadata if not isinstance(key, str)][:3]}")
+    if len(text) > MAX_METADATA_CHARS:
+        raise error(f"{where}: metadata takes {len(text):,} characters as JSON; at most "
+                    f"{MAX_METADATA_CHARS:,} are allowed")
+    return json.loads(text)
+
+
+def _metadata_entry(net) -> dict:
+    metadata = getattr(net, "metadata", None)
+    return {} if metadata is None else {"metadata": metadata}
 
 
 def check_description_keys(meta: dict, where: str) -> None:
@@ -281,8 +314,8 @@ def net_param_names(net, shapes: Mapping[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------- networks
-def save_network(net, path: str | os.PathLike) -> None:
-    """Write ``net`` (architecture and parameters) to ``path`` atomically.
+def save_network(net, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Write ``net`` (architecture, parameters, ``metadata`` or ``net.metadata``) atomically.
 
     Checks first that the file will load: every layer, activation and loss must be a dlscratch
     class that its description rebuilds (a custom layer cannot be saved this way; save its
@@ -291,6 +324,9 @@ def save_network(net, path: str | os.PathLike) -> None:
     path = check_writable_target(_check_path(path, "NeuralNetwork.save"), "path",
                                  "NeuralNetwork.save")
     meta = network_description(net)
+    if metadata is not None or "metadata" in meta:
+        meta["metadata"] = check_metadata(metadata if metadata is not None else meta["metadata"],
+                                          "NeuralNetwork.save")
     for index, (layer, description) in enumerate(zip(net.layers, meta["layers"])):
         _check_rebuilds(layer, description, f"layers[{index}]", "layer")
     _check_rebuilds(net.loss, meta["loss"], "loss", "loss")
@@ -343,6 +379,7 @@ def load_network(path: str | os.PathLike):
 
     arrays, meta = read_npz(path, MODEL_FORMAT, plan)
     net, input_shape = planned["net"], planned["input_shape"]
+    net.metadata = check_metadata(meta.get("metadata"), where, ModelFileError)
     if input_shape is not None:
         try:
             net.build(input_shape)

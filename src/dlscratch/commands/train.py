@@ -1,0 +1,545 @@
+"""``dlscratch train DATA.csv --target COLUMN``: a network for a CSV file, kept in a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..callbacks import Callback, EarlyStopping
+from ..csvdata import DataError, Standardizer, read_csv, split_rows
+from ..runs import new_run_folder, to_toml, write_history_csv, write_json, write_text
+from ._common import (
+    MODEL_KIND,
+    PLOTS_EXTRA,
+    CommandError,
+    add_debug,
+    column_list,
+    confusion_matrix,
+    format_confusion,
+    format_metrics,
+    fraction,
+    json_ready,
+    layer_sizes,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    print_json,
+    require_matplotlib,
+    run_guarded,
+)
+from .tabular import (
+    ACTIVATIONS,
+    OPTIMIZERS,
+    build_network,
+    build_optimizer,
+    metrics,
+    predict,
+    prepare_training,
+)
+
+#: The settings a config file may hold, their defaults, and how a value is checked.
+DEFAULTS: dict[str, Any] = {
+    "target": None, "task": None, "layers": [64, 32], "activation": "tanh",
+    "optimizer": "adam", "lr": None, "epochs": 300, "batch_size": 32, "dropout": 0.0,
+    "weight_decay": 0.03, "validation": 0.2, "patience": 5, "eval_every": 5, "seed": 0,
+    "ignore": [], "name": None, "image_shape": None,
+}
+#: The learning rate of each optimizer when --lr is not given.
+DEFAULT_LR = {"adam": 0.001, "adamw": 0.001, "rmsprop": 0.001, "sgd": 0.01, "momentum": 0.01,
+              "adagrad": 0.01}
+
+EXAMPLES = """\
+examples:
+  dlscratch train wine.csv --target cultivar
+  dlscratch train houses.csv --target price --layers 128,64 --epochs 500 --out price.npz
+  dlscratch train data.csv --config settings.toml --lr 0.0005     (flags override the file)
+
+Features are standardised (the scaler is saved in the model file); a regression target is
+standardised too and predictions come back in its units. Training stops when the validation
+loss has not improved for --patience evaluations, and the model keeps the parameters of the best
+evaluation. Every run is kept in RUNS_DIR/<timestamp>-<name>/: config.toml (reusable with
+--config), command.txt, history.csv, history.json, run.json, model.npz and the pictures.
+Exit status: 0 on success, 2 for wrong usage, 1 for data errors (one line on stderr).
+"""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train", help="train a network on a CSV file and keep the run",
+        description="Train a network on DATA.csv (a header row; numeric features; class labels\n"
+                    "may be text) to predict --target; print metrics, save the model and a run\n"
+                    "folder with its history and pictures. The defaults train well and repeat\n"
+                    "exactly (fixed seed).",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", metavar="DATA.csv", help="the training data: a CSV file with a "
+                        "header row")
+    parser.add_argument("--target", metavar="COLUMN", help="the column to predict (required, "
+                        "here or in --config)")
+    parser.add_argument("--task", choices=("regression", "classification"),
+                        help="default: guessed from the target (text labels or at most 20 "
+                             "distinct whole numbers: classification; otherwise regression)")
+    parser.add_argument("--layers", type=layer_sizes, metavar="SIZES",
+                        help="hidden layer sizes, comma-separated, or none for a linear model "
+                             "(default: 64,32)")
+    parser.add_argument("--activation", choices=ACTIVATIONS,
+                        help="activation of the hidden layers (default: tanh; tanh and sigmoid "
+                             "start from Glorot initialisation, the others from He)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: adam")
+    parser.add_argument("--lr", type=positive_float, metavar="RATE",
+                        help="learning rate (default: 0.001 for adam, adamw and rmsprop; 0.01 "
+                             "for sgd, momentum and adagrad)")
+    parser.add_argument("--epochs", type=positive_int, metavar="N",
+                        help=f"most epochs to train (default: {DEFAULTS['epochs']}; early "
+                             f"stopping usually ends sooner)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N",
+                        help=f"rows per mini-batch (default: {DEFAULTS['batch_size']})")
+    parser.add_argument("--dropout", type=fraction(False, True), metavar="P",
+                        help="probability of dropping a hidden unit while training (default: 0, "
+                             "no dropout)")
+    parser.add_argument("--weight-decay", type=fraction(False, True), metavar="L2",
+                        help="L2 penalty on the weights, not the biases (default: 0.03, which with "
+                             "tanh and early stopping keeps small data sets from overfitting)")
+    parser.add_argument("--validation", type=fraction(False, True), metavar="FRACTION",
+                        help="share of the rows held out for validation and early stopping, "
+                             "per class for classification (default: 0.2; 0: train on all "
+                             "rows for --epochs epochs)")
+    parser.add_argument("--patience", type=non_negative_int, metavar="N",
+                        help=f"evaluations without improvement before stopping (default: "
+                             f"{DEFAULTS['patience']}; 0: never stop early)")
+    parser.add_argument("--eval-every", type=positive_int, metavar="N",
+                        help="epochs between evaluations on the validation rows, one line each "
+                             f"(default: {DEFAULTS['eval_every']})")
+    parser.add_argument("--seed", type=non_negative_int, metavar="N",
+                        help=f"seed of the split, the initial weights and the shuffling "
+                             f"(default: {DEFAULTS['seed']}: runs repeat exactly)")
+    parser.add_argument("--ignore", type=column_list, metavar="COLUMNS",
+                        help="comma-separated columns to leave out (ids, text)")
+    parser.add_argument("--image-shape", metavar="HxW",
+                        help="the features are the pixels of HxW images (for the picture of "
+                             "misclassified rows; default: guessed for a classification with a "
+                             "square number >= 64 of features, 'none' to turn off)")
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help="settings as 'key = value' lines (the names of these options, "
+                             "with _ for -); flags given here override them")
+    parser.add_argument("--out", metavar="MODEL",
+                        help="also save the model here (it is always saved in the run folder); "
+                             "a failed run never overwrites it")
+    parser.add_argument("--name", help="name of the run folder (default: the CSV file's name)")
+    parser.add_argument("--runs-dir", metavar="DIR", default="runs",
+                        help="where run folders go (default: ./runs)")
+    parser.add_argument("--no-plots", action="store_true",
+                        help="write no pictures (then matplotlib is not needed)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true",
+                        help="no progress bar or per-evaluation lines; only the results")
+    output.add_argument("--json", action="store_true",
+                        help="print JSON lines (one per evaluation, then the result) instead "
+                             "of text")
+    add_debug(parser)
+    parser.set_defaults(run_command=lambda args: run_guarded(run_train, args), parser=parser)
+
+
+# ---------------------------------------------------------------------- settings
+def _check_setting(key: str, value: Any, where: str) -> Any:
+    """A config file's value, checked with the rules of its flag."""
+    def bad(expected: str) -> CommandError:
+        return CommandError(f"{where}: {key} = {value!r}; expected {expected}")
+
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    is_number = (is_int or isinstance(value, float)) and math.isfinite(value)
+    if key in ("target", "name"):
+        if not isinstance(value, str) or not value:
+            raise bad("a non-empty string")
+        return value
+    if key in ("task", "activation", "optimizer"):
+        choices = {"task": ("regression", "classification"), "activation": ACTIVATIONS,
+                   "optimizer": OPTIMIZERS}[key]
+        if value not in choices:
+            raise bad(f"one of {', '.join(choices)}")
+        return value
+    if key == "layers":
+        if isinstance(value, str):
+            try:
+                return layer_sizes(value)
+            except argparse.ArgumentTypeError:
+                raise bad("layer sizes such as [64, 32] or \"64,32\"") from None
+        if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise bad("a list of positive integers such as [64, 32]")
+        return list(value)
+    if key == "ignore":
+        if isinstance(value, str):
+            return column_list(value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of column names")
+        return list(value)
+    if key in ("epochs", "batch_size", "eval_every"):
+        if not is_int or value < 1:
+            raise bad("a positive integer")
+        return value
+    if key in ("patience", "seed"):
+        if not is_int or value < 0:
+            raise bad("an integer >= 0")
+        return value
+    if key == "lr":
+        if not is_number or value <= 0:
+            raise bad("a number > 0")
+        return float(value)
+    if key in ("dropout", "validation", "weight_decay"):
+        if not is_number or not 0 <= value < 1:
+            raise bad("a number in [0, 1)")
+        return float(value)
+    if key == "image_shape":
+        if not isinstance(value, str):
+            raise bad("a string such as \"8x8\" or \"none\"")
+        return value
+    raise CommandError(f"{where}: unknown setting {key!r}; expected one of "
+                       f"{', '.join(DEFAULTS)}")
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """The settings of a TOML file (tomllib, or tomli before Python 3.11)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise CommandError(f"--config: reading TOML on Python "
+                               f"{sys.version_info.major}.{sys.version_info.minor} needs "
+                               f"tomli, which is not installed; install it with: "
+                               f"{PLOTS_EXTRA} (or pip install tomli)") from None
+    if not os.path.isfile(path):
+        raise CommandError(f"--config: {path}: no such file")
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise CommandError(f"--config: {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"--config: {path} is not UTF-8 text") from None
+    if isinstance(data.get("train"), dict) and len(data) == 1:
+        data = data["train"]  # a [train] table is accepted too
+    settings = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        settings[name] = _check_setting(name, value, f"--config {path}")
+    return settings
+
+
+def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults, then the config file, then the flags given on the command line."""
+    settings = dict(DEFAULTS)
+    if args.config is not None:
+        settings.update(read_config(args.config))
+    for key in DEFAULTS:
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    if settings["lr"] is None:
+        settings["lr"] = DEFAULT_LR[settings["optimizer"]]
+    return settings
+
+
+def parse_image_shape(text: str | None, n_features: int, task: str) -> list[int] | None:
+    """[height, width] of the images the features are, or None."""
+    if text is None:
+        side = math.isqrt(n_features)
+        if task == "classification" and n_features >= 64 and side * side == n_features:
+            return [side, side]
+        return None
+    if text.strip().lower() == "none":
+        return None
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise CommandError(f"--image-shape: expected HxW such as 28x28 or none, got "
+                           f"{text!r}") from None
+    if height < 1 or width < 1 or height * width != n_features:
+        raise CommandError(f"--image-shape {text}: {height}x{width} = {height * width} pixels, "
+                           f"but the data has {n_features} feature columns")
+    return [height, width]
+
+
+# ---------------------------------------------------------------------- progress
+class Reporter(Callback):
+    """One line (or JSON line) per evaluation; remembers how far training got."""
+
+    def __init__(self, mode: str, epochs: int, y_std: float, bar: Any = None) -> None:
+        self.mode, self.epochs, self.y_std, self.bar = mode, epochs, y_std, bar
+        self.epochs_done = 0
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
+        self.epochs_done = epoch
+        if "val_loss" not in logs or self.mode == "quiet":
+            return
+        shown = {"loss": logs["loss"], "val_loss": logs["val_loss"]}
+        for name in ("accuracy", "r2", "rmse", "mae"):
+            if name in logs:
+                shown[name] = logs[name] * (self.y_std if name in ("rmse", "mae") else 1.0)
+        if self.mode == "json":
+            print_json({"event": "evaluation", "epoch": epoch, **shown})
+            return
+        parts = [f"loss {shown['loss']:.4f}", f"val_loss {shown['val_loss']:.4f}"]
+        if "accuracy" in shown:
+            parts.append(f"val accuracy {100 * shown['accuracy']:.1f}%")
+        if "r2" in shown:
+            parts += [f"val r2 {shown['r2']:.4f}", f"val rmse {shown['rmse']:.4g}"]
+        line = f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}: " + ", ".join(parts)
+        if self.bar is not None and self.bar.bar is not None:
+            self.bar.bar.write(line)
+        else:
+            print(line, flush=True)
+
+
+def _progress_bar():
+    try:
+        from ..callbacks import ProgressBar
+
+        # a bar only on a terminal: in a pipe or a log file its redraws are noise
+        return ProgressBar(disable=not sys.stderr.isatty(), leave=False, file=sys.stderr,
+                           dynamic_ncols=True)
+    except ImportError:
+        return None
+
+
+# ---------------------------------------------------------------------- the command
+def run_train(args: argparse.Namespace) -> int:
+    settings = resolve_settings(args)
+    if not settings["target"]:
+        args.parser.error("the following arguments are required: --target (or 'target' in "
+                          "--config)")
+    mode = "json" if args.json else "quiet" if args.quiet else "text"
+    if not args.no_plots:
+        require_matplotlib("the pictures of a run (or --no-plots)")
+    if args.out is not None and os.path.isdir(args.out):
+        raise CommandError(f"--out {args.out}: is a folder; expected a model file name such as "
+                           f"model.npz")
+    if os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
+        raise CommandError(f"--runs-dir {args.runs_dir}: exists and is not a folder")
+
+    say = (lambda *a, **k: None) if mode != "text" else print
+    table = read_csv(args.data)
+    data = prepare_training(table, settings["target"], settings["task"], settings["ignore"])
+    classification = data.task == "classification"
+    image_shape = parse_image_shape(settings["image_shape"], len(data.features), data.task)
+    train_rows, val_rows = split_rows(len(data.y), settings["validation"], settings["seed"],
+                                      data.y if classification else None)
+    if len(train_rows) < 2:
+        raise DataError(f"{table.path}: {len(data.y)} data row(s) leave {len(train_rows)} for "
+                        f"training; expected at least 2 (lower --validation or add rows)")
+    scaler = Standardizer.fit(data.X[train_rows])
+    X = scaler.transform(data.X).astype(np.float32)
+    if classification:
+        y = data.y
+        target_scaler = None
+    else:
+        target_scaler = Standardizer.fit(data.y[train_rows].reshape(-1, 1))
+        y = target_scaler.transform(data.y.reshape(-1, 1)).astype(np.float32)
+    n_outputs = len(data.classes) if classification else 1
+    net = build_network(data.task, n_outputs, settings["layers"], settings["activation"],
+                        settings["dropout"], settings["seed"])
+    optimizer = build_optimizer(settings["optimizer"], settings["lr"], settings["weight_decay"])
+    has_validation = len(val_rows) > 0
+
+    target_text = (f"{len(data.classes)} classes" if classification else "numbers")
+    say(f"task: {data.task} ({data.task_reason})")
+    say(f"data: {table.path}: {len(data.y)} rows = {len(train_rows)} training + "
+        f"{len(val_rows)} validation, {len(data.features)} features, target "
+        f"{settings['target']!r} ({target_text})")
+    hidden = "".join(f" -> {size} {settings['activation']}" for size in settings["layers"])
+    say(f"network: {len(data.features)} inputs{hidden} -> {n_outputs} "
+        f"{'softmax' if classification else 'linear'}; {settings['optimizer']} lr "
+        f"{settings['lr']:g}, batch {settings['batch_size']}, up to {settings['epochs']} "
+        f"epochs, seed {settings['seed']}")
+
+    from ..train import Trainer, TrainingDivergedError
+
+    bar = _progress_bar() if mode == "text" else None
+    y_std = float(target_scaler.std[0]) if target_scaler is not None else 1.0
+    reporter = Reporter(mode, settings["epochs"], y_std, bar)
+    stopper = EarlyStopping(patience=settings["patience"] or 10**9, restore_best_weights=True)
+    callbacks = [cb for cb in (stopper if has_validation else None, reporter, bar)
+                 if cb is not None]
+    trainer = Trainer(net, optimizer)
+    library_log = logging.getLogger("dlscratch")
+    if not library_log.handlers:  # the command says what happened itself, once
+        library_log.addHandler(logging.NullHandler())
+    started = time.time()
+    failure = None
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            # a diverging run overflows on its way to the trainer's own clear message
+            warnings.simplefilter("ignore", RuntimeWarning)
+            history = trainer.fit(
+                X[train_rows], y[train_rows],
+                X[val_rows] if has_validation else None,
+                y[val_rows] if has_validation else None,
+                epochs=settings["epochs"], eval_every=settings["eval_every"],
+                batch_size=settings["batch_size"], seed=settings["seed"], early_stopping=False,
+                verbose=False, callbacks=callbacks)
+    except TrainingDivergedError as error:
+        if error.history.epochs_run == 0:
+            raise CommandError(f"training diverged in the first epoch, nothing was written: "
+                               f"{error}") from None
+        history, failure = error.history, error
+    if stopper.best_params is not None:  # the best evaluation, also when the epochs ran out
+        for param, best in zip(net.params(), stopper.best_params):
+            np.copyto(param, best)
+    if history.epochs_run == 0:
+        print("dlscratch train: interrupted before the first epoch ended; nothing was written",
+              file=sys.stderr)
+        return 130
+
+    # ------------------------------------------------------------ results
+    def evaluate(rows: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        with np.errstate(all="ignore"):  # a diverged run's last parameters may overflow
+            predicted, _ = predict(net, metadata, X[rows])
+        return metrics(data.task, predicted, data.y[rows]), predicted
+
+    metadata: dict[str, Any] = {
+        "kind": MODEL_KIND, "version": 1, "task": data.task, "target": settings["target"],
+        "features": data.features, "scaler": scaler.to_dict(),
+        "image_shape": image_shape, "dlscratch": __version__}
+    if classification:
+        metadata["classes"] = data.classes
+    else:
+        metadata["target_scaler"] = target_scaler.to_dict()
+    train_metrics, _ = evaluate(train_rows)
+    val_metrics, val_predicted = evaluate(val_rows) if has_validation else ({}, None)
+    status = "diverged" if failure else "interrupted" if history.interrupted else "completed"
+    metadata["trained_on"] = {"file": os.path.basename(table.path), "rows": len(data.y),
+                              "training_rows": len(train_rows), "validation_rows": len(val_rows),
+                              "best_epoch": history.best_epoch,
+                              "validation_metrics": json_ready(val_metrics)}
+    net.metadata = metadata
+
+    history_dict = history.to_dict()
+    for name in ("rmse", "mae"):  # in the target's units, not the standardised ones
+        if name in history_dict["metrics"]:
+            history_dict["metrics"][name] = [v * y_std for v in history_dict["metrics"][name]]
+
+    folder = new_run_folder(args.runs_dir, settings["name"] or
+                            os.path.splitext(os.path.basename(table.path))[0])
+    model_path = os.path.join(folder, "model.npz")
+    command = "dlscratch " + shlex.join(getattr(args, "argv", sys.argv[1:]))
+    config = {key: value for key, value in settings.items() if value is not None}
+    config["task"] = data.task
+    write_text(os.path.join(folder, "command.txt"), command + "\n")
+    write_text(os.path.join(folder, "config.toml"), to_toml(
+        config, f"The settings of this run (defaults, --config, then flags); reuse with\n"
+                f"dlscratch train DATA.csv --config {os.path.join(folder, 'config.toml')}"))
+    write_json(os.path.join(folder, "history.json"), json_ready(history_dict))
+    write_history_csv(os.path.join(folder, "history.csv"), json_ready(history_dict))
+    if failure is None:
+        net.save(model_path)
+    pictures = []
+    if not args.no_plots and failure is not None:
+        from ..runplots import plot_loss_curves
+
+        plot_loss_curves(history_dict, os.path.join(folder, "loss.png"),
+                         f"{os.path.basename(folder)}: loss (diverged)", "loss")
+        pictures = ["loss.png"]
+    if not args.no_plots and failure is None:
+        pictures = _draw(folder, history_dict, data, metadata, settings, val_rows, val_predicted,
+                         table, val_metrics)
+    run_info = {
+        "status": status, "task": data.task, "target": settings["target"],
+        "data": os.path.abspath(table.path), "command": command, "cwd": os.getcwd(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "seconds": round(time.time() - started, 3), "epochs_run": history.epochs_run,
+        "best_epoch": history.best_epoch, "rows": len(data.y),
+        "training_rows": len(train_rows), "validation_rows": len(val_rows),
+        "training_metrics": train_metrics, "validation_metrics": val_metrics or None,
+        "model": model_path if failure is None else None, "pictures": pictures,
+        "dlscratch": __version__}
+    if failure is not None:
+        run_info["error"] = str(failure)
+    write_json(os.path.join(folder, "run.json"), json_ready(run_info))
+
+    if failure is not None:
+        raise CommandError(f"no model was saved; the run is in {folder}: {failure}")
+    if history.interrupted:
+        print(f"dlscratch train: interrupted after {history.epochs_run} epoch(s); the run "
+              f"(with the best model so far) is in {folder}; --out was not written",
+              file=sys.stderr)
+        return 130
+    if args.out is not None:
+        net.save(args.out)
+
+    if mode == "json":
+        print_json({"event": "result", "status": status, "task": data.task,
+                    "epochs_run": history.epochs_run, "best_epoch": history.best_epoch,
+                    "training_metrics": train_metrics, "validation_metrics": val_metrics or None,
+                    "run": folder, "model": model_path, "out": args.out, "pictures": pictures})
+        return 0
+    stop = (f"stopped early at epoch {history.epochs_run}" if history.stopped_epoch
+            else f"{history.epochs_run} epochs")
+    best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
+    print(f"trained: {stop}{best} ({time.time() - started:.1f} s)")
+    print(f"training rows:   {format_metrics(train_metrics)}")
+    if val_metrics:
+        print(f"validation rows: {format_metrics(val_metrics)}")
+        if classification and mode == "text":
+            counts = confusion_matrix(data.y[val_rows], val_predicted, len(data.classes))
+            print("confusion matrix of the validation rows:")
+            print(format_confusion(counts, data.classes))
+    print(f"run folder: {folder}")
+    if pictures:
+        print(f"pictures: {', '.join(pictures)}")
+    print(f"model: {model_path}" + (f" (and {args.out})" if args.out else ""))
+    if mode == "text":
+        shown = args.out or model_path
+        print(f"next: dlscratch predict {shlex.quote(shown)} NEW.csv --out predictions.csv")
+    return 0
+
+
+def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
+          val_rows: np.ndarray, val_predicted: np.ndarray | None, table,
+          val_metrics: dict) -> list[str]:
+    """The pictures of a run; returns the file names written."""
+    from .. import runplots
+
+    written = []
+    name = os.path.basename(folder)
+    loss_name = ("cross-entropy" if data.task == "classification"
+                 else "mean squared error (standardised target)")
+    runplots.plot_loss_curves(history, os.path.join(folder, "loss.png"),
+                              f"{name}: loss", loss_name)
+    written.append("loss.png")
+    if val_predicted is None:
+        return written
+    what = f"validation rows ({len(val_rows)})"
+    if data.task == "classification":
+        counts = confusion_matrix(data.y[val_rows], val_predicted, len(data.classes))
+        runplots.plot_confusion(counts, data.classes, os.path.join(folder, "confusion_matrix.png"),
+                                f"{what}: {int(np.trace(counts))} right, accuracy "
+                                f"{100 * val_metrics['accuracy']:.1f}%")
+        written.append("confusion_matrix.png")
+        if metadata.get("image_shape"):
+            wrong = np.flatnonzero(val_predicted != data.y[val_rows])
+            rows = val_rows[wrong]
+            images = data.X[rows].reshape(len(rows), *metadata["image_shape"])
+            runplots.plot_misclassified(
+                images, [data.classes[i] for i in data.y[rows]],
+                [data.classes[i] for i in val_predicted[wrong]],
+                [table.lines[i] for i in rows], os.path.join(folder, "misclassified.png"),
+                f"misclassified {what}: {len(rows)} (true \u2192 predicted)")
+            written.append("misclassified.png")
+    else:
+        runplots.plot_predicted_vs_actual(
+            data.y[val_rows], val_predicted, os.path.join(folder, "predicted_vs_actual.png"),
+            f"{what}: R\u00b2 {val_metrics['r2']:.3f}, RMSE {val_metrics['rmse']:.4g}",
+            settings["target"])
+        written.append("predicted_vs_actual.png")
+    return written
