@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .backend import empty
+from .backend import array_module, empty, is_host, move_arrays
 from .layers import Layer
 from .validation import check_positive, check_same_shape
 
@@ -153,6 +153,9 @@ class RecurrentLayer(Layer):
                 self.dtype = input_.dtype if input_.dtype.kind == "f" else np.dtype(np.float64)
             self.input_shape = (steps, n_in)
             self._setup_layer(input_)
+            if not is_host(input_):
+                # parameters are drawn on the host (same seed, same weights), then moved
+                move_arrays(self, array_module(input_))
             self.first = False
         elif n_in != self.input_shape[1]:
             raise ValueError(f"{name}.forward: input has {n_in} features per step (shape "
@@ -552,6 +555,8 @@ class Embedding(Layer):
                 self.dtype = np.dtype(np.float64)
             self.input_shape = (shape[1],)
             self._setup_layer(input_)
+            if not is_host(input_):
+                move_arrays(self, array_module(input_))  # drawn on the host, then moved
             self.first = False
         ids = input_
         if input_.size:
