@@ -99,7 +99,10 @@ def test_sigint_to_a_running_demo_exits_130_without_results(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "dlscratch", "demo", "boston", "--seeds", "200", "--out",
-         str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # as from a terminal: a test runner started in the background (``cmd &``) ignores
+        # SIGINT, and a child that inherits the ignore never sees the Ctrl-C at all
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert "Boston housing" in process.stdout.readline()
         assert "BLAS threads" in process.stdout.readline()

@@ -507,6 +507,22 @@ class Conv2D(Layer):
         shape = (self.out_channels, out_h, out_w)
         return (math.prod(shape),) if self.flatten else shape
 
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """W (out, in, k, k) and B (out,) and the output row, from the shapes alone."""
+        if len(input_shape) != 3:
+            raise ValueError(f"Conv2D.forward: input rows must have shape (channels, height, "
+                             f"width), got {tuple(input_shape)}")
+        output = self.output_shape(input_shape)
+        if min(output) < 1:
+            raise ValueError(f"Conv2D.forward: param_size {self.param_size} is larger than the "
+                             f"padded image of rows {tuple(input_shape)}")
+        k = self.param_size
+        shapes = {"W": (self.out_channels, input_shape[0], k, k)}
+        if self.bias:
+            shapes["B"] = (self.out_channels,)
+        return shapes, output
+
     def parameter_names(self) -> list[str]:
         return ["W", "B"] if self.bias else ["W"]
 

@@ -149,6 +149,16 @@ class BatchNorm(Layer):
         """The shape of one output row: that of the input."""
         return tuple(input_shape)
 
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """gamma, beta and the running statistics, one number per channel (input_shape[0])."""
+        if len(input_shape) < 1:
+            raise ValueError("BatchNorm.forward: input must have at least 2 dimensions "
+                             "(batch, channels, ...)")
+        channel = (input_shape[0],)
+        return ({"gamma": channel, "beta": channel, "running_mean": channel,
+                 "running_var": channel}, tuple(input_shape))
+
     def parameter_names(self) -> list[str]:
         return ["gamma", "beta"]
 

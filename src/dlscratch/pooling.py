@@ -164,6 +164,19 @@ class _Pool2D(OperationLayer):
         operation.geometry(*input_.shape[2:])  # refuse a window larger than the image now
         return operation
 
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """No arrays; the output row, refused when the window is larger than the image."""
+        name = type(self).__name__
+        if len(input_shape) != 3:
+            raise ValueError(f"{name}.forward: input rows must have shape (channels, height, "
+                             f"width), got {tuple(input_shape)}")
+        output = self.output_shape(tuple(input_shape))
+        if min(output) < 1:
+            raise ValueError(f"{name}.forward: size {self.size} is larger than the image of rows "
+                             f"{tuple(input_shape)}")
+        return {}, output
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of one output row for input rows of ``input_shape`` (C, H, W)."""
         channels, height, width = input_shape

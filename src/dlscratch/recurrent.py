@@ -96,6 +96,18 @@ class RecurrentLayer(Layer):
     def parameter_names(self) -> list[str]:
         return ["W_ih", "W_hh", "b_ih", "b_hh", "W_out", "b_out"]
 
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """The six arrays of PyTorch's layout (transposed) and the output row, from the shapes."""
+        if len(input_shape) != 2:
+            raise ValueError(f"{type(self).__name__}.forward: input rows must have shape (time, "
+                             f"features), got {tuple(input_shape)}")
+        steps, features = input_shape
+        hidden, width, out = self.hidden_size, self.gates * self.hidden_size, self.output_size
+        shapes = {"W_ih": (features, width), "W_hh": (hidden, width), "b_ih": (1, width),
+                  "b_hh": (1, width), "W_out": (hidden, out), "b_out": (1, out)}
+        return shapes, ((steps, out) if self.return_sequences else (out,))
+
     def get_config(self) -> dict:
         return {"hidden_size": self.hidden_size, "output_size": self.output_size,
                 "weight_scale": self.weight_scale, "return_sequences": self.return_sequences,
@@ -595,6 +607,15 @@ class Embedding(Layer):
 
     def parameter_names(self) -> list[str]:
         return ["W"]
+
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """W (vocab_size, embedding_dim); ids (time,) give rows (time, embedding_dim)."""
+        if len(input_shape) != 1:
+            raise ValueError(f"Embedding.forward: ids must have 2 dimensions (batch, time), got "
+                             f"rows of shape {tuple(input_shape)}")
+        return ({"W": (self.vocab_size, self.embedding_dim)},
+                (input_shape[0], self.embedding_dim))
 
     def get_config(self) -> dict:
         return {"vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim}

@@ -53,6 +53,11 @@ class Flatten(OperationLayer):
     def _make_operation(self, input_: np.ndarray) -> Operation:
         return FlattenOperation()
 
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """No arrays; the output row from ``output_shape``."""
+        return {}, tuple(self.output_shape(tuple(input_shape)))
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of one output row for input rows of ``input_shape``."""
         return (int(np.prod(input_shape)),)
