@@ -449,19 +449,23 @@ class Conv2D(Layer):
         self.padding = padding if isinstance(padding, str) else int(padding)
         self.bias = bool(bias)
 
+    @staticmethod
+    def _refuse_rank(shape: tuple[int, ...] | None) -> None:
+        """Raise the ValueError for a batch that is not (batch, channels, height, width)."""
+        hint = ""
+        if shape is not None and len(shape) == 3:
+            hint = (f"; images without a channel axis? reshape them to (batch, 1, H, W), "
+                    f"e.g. X.reshape(-1, 1, {shape[1]}, {shape[2]})")
+        elif shape is not None and len(shape) == 2:
+            hint = ("; flat rows? reshape them to (batch, 1, H, W), e.g. "
+                    "X.reshape(-1, 1, 28, 28) for MNIST")
+        raise ValueError(f"Conv2D.forward: input must have 4 dimensions (batch, channels, "
+                         f"height, width), got shape {shape}{hint}")
+
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         """Check the input is an NCHW batch with the built channel count, then convolve."""
         if getattr(input_, "ndim", None) != 4:
-            shape = getattr(input_, "shape", None)
-            hint = ""
-            if shape is not None and len(shape) == 3:
-                hint = (f"; images without a channel axis? reshape them to (batch, 1, H, W), "
-                        f"e.g. X.reshape(-1, 1, {shape[1]}, {shape[2]})")
-            elif shape is not None and len(shape) == 2:
-                hint = ("; flat rows? reshape them to (batch, 1, H, W), e.g. "
-                        "X.reshape(-1, 1, 28, 28) for MNIST")
-            raise ValueError(f"Conv2D.forward: input must have 4 dimensions (batch, channels, "
-                             f"height, width), got shape {shape}{hint}")
+            self._refuse_rank(getattr(input_, "shape", None))
         if not self.first and input_.shape[1] != self.input_shape[0]:
             raise ValueError(f"Conv2D.forward: input has {input_.shape[1]} channels (shape "
                              f"{input_.shape}), but the layer was built for "
@@ -509,14 +513,13 @@ class Conv2D(Layer):
 
     def expected_shapes(self, input_shape: tuple[int, ...]
                         ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
-        """W (out, in, k, k) and B (out,) and the output row, from the shapes alone."""
+        """W (out, in, k, k) and B (out,) and the output row, from the shapes alone.
+
+        Rows of the wrong rank or too small for the kernel are left to ``forward``, which
+        refuses them with its own message before anything is allocated."""
         if len(input_shape) != 3:
-            raise ValueError(f"Conv2D.forward: input rows must have shape (channels, height, "
-                             f"width), got {tuple(input_shape)}")
-        output = self.output_shape(input_shape)
-        if min(output) < 1:
-            raise ValueError(f"Conv2D.forward: param_size {self.param_size} is larger than the "
-                             f"padded image of rows {tuple(input_shape)}")
+            self._refuse_rank((None, *input_shape))
+        output = tuple(max(1, n) for n in self.output_shape(input_shape))
         k = self.param_size
         shapes = {"W": (self.out_channels, input_shape[0], k, k)}
         if self.bias:

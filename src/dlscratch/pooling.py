@@ -166,15 +166,10 @@ class _Pool2D(OperationLayer):
 
     def expected_shapes(self, input_shape: tuple[int, ...]
                         ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
-        """No arrays; the output row, refused when the window is larger than the image."""
-        name = type(self).__name__
+        """No arrays; the output row (rows that do not fit are refused by ``forward``)."""
         if len(input_shape) != 3:
-            raise ValueError(f"{name}.forward: input rows must have shape (channels, height, "
-                             f"width), got {tuple(input_shape)}")
-        output = self.output_shape(tuple(input_shape))
-        if min(output) < 1:
-            raise ValueError(f"{name}.forward: size {self.size} is larger than the image of rows "
-                             f"{tuple(input_shape)}")
+            return {}, tuple(input_shape)
+        output = tuple(max(1, n) for n in self.output_shape(tuple(input_shape)))
         return {}, output
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
