@@ -147,8 +147,8 @@ def test_im2col_and_col2im_are_adjoint():
     for H, W, k, stride, padding in [(7, 9, 3, 2, (1, 1, 1, 1)), (6, 6, 4, 1, (1, 2, 1, 2)),
                                      (9, 5, 2, 3, (2, 2, 0, 0))]:
         geometry = WindowGeometry(H, W, k, stride, padding)
-        x = rng.standard_normal((2, 3, H, W))
-        cols = rng.standard_normal((2, 3, k, k, geometry.out_height, geometry.out_width))
+        x = rng.standard_normal((3, H, W, 2))                     # channel-major (C, H, W, N)
+        cols = rng.standard_normal((3, k, k, geometry.out_height, geometry.out_width, 2))
         left = np.sum(im2col(x, geometry) * cols)
         right = np.sum(x * col2im(cols, geometry, x.shape))
         assert left == pytest.approx(right, rel=1e-12)

@@ -75,12 +75,17 @@ def test_float64_six_batches_agree_to_rounding(peer):
 
 
 def test_float32_six_batches_agree_within_the_measured_tolerance(peer):
-    """float32: 6 Adam steps. Measured: the largest parameter difference is 1.0e-4 of the
-    tensor's largest value (this machine, AVX2, one thread); the bound is 100 times that, for
-    other SIMD kernels and BLAS builds (Adam divides by sqrt(v), so rounding in a near-zero
-    gradient shows at full step size, and a max-pool tie can fall the other way)."""
+    """float32: 6 Adam steps. In float32, max-pool ties that are exact in float64 (windows of
+    equal values, computed at different positions of the convolution's matrix product) can fall
+    to another input, differently in each framework and BLAS build: 37 of the 15,680 windows of
+    the second pooling layer on one batch here. Each such flip moves a gradient by a share of
+    one image, and Adam turns a small gradient into a full-size step, so parameters drift apart
+    by more than rounding. Measured (this machine, AVX2): losses within 5e-5, every tensor
+    within 1.4e-2 of torch's in norm (biases; weights within 1e-3), each of the two no further
+    from the float64 run than that. The bounds are about four times those."""
     peer_module, data = peer
     ours, theirs, our_loss, their_loss, _, _ = _after_one_epoch(peer_module, data, "float32")
-    assert our_loss == pytest.approx(their_loss, rel=1e-4)
-    worst = max(np.abs(a - b).max() / np.abs(b).max() for a, b in zip(ours, theirs))
-    assert worst < 1e-2, worst
+    assert our_loss == pytest.approx(their_loss, rel=2e-4)
+    for a, b in zip(ours, theirs, strict=True):
+        bound = 5e-2 if a.size < 200 else 5e-3  # biases and batch norm's gamma, beta: 5e-2
+        assert np.linalg.norm(a - b) <= bound * np.linalg.norm(b), (a.size, bound)

@@ -1,22 +1,34 @@
 """Convolution (chapter 5): the operation as im2col plus one matrix product, and the Conv2D layer.
 
-Layout is NCHW, weights are ``(out_channels, in_channels, k, k)`` as in PyTorch and ONNX. The
+Shapes are NCHW, weights ``(out_channels, in_channels, k, k)`` as in PyTorch and ONNX. The
 output of an image of height H is ``floor((H + pad_top + pad_bottom - k) / stride) + 1`` rows
 high (PyTorch's and ONNX's rule: input rows that no window reaches are not used), the same for
 the width.
 
-im2col copies the input into columns: ``cols[c, i, j, n, h, w]`` is the input plane of channel
-c of image n seen through kernel offset (i, j), a strided slice of the image. The copy is k * k
-slice assignments (one per kernel offset, each moving a whole (C, batch, Ho, Wo) block; no loop
-over pixels, channels or images), and each pass of the convolution is then one matrix product
-over the whole batch. The padding is never materialised (``WindowGeometry``: entries that read
-padding stay zero from the allocation, and the columns' array is reused from batch to batch).
-Slices work the same on NumPy and on device arrays, which ``sliding_window_view`` (NumPy only)
-would not. col2im, the adjoint, is one in-place add
-per kernel offset (the loop over k * k offsets), chosen over a second im2col of the gradient (a
+Memory is channel-major with the batch last. Every 4-D array this module and ``pooling.py``
+return is an NCHW *view* of a ``(C, H, W, batch)`` array (``channel_major`` gives that array
+back for free), so that:
+
+- the convolution's matrix product ``W2 @ cols`` comes out as ``(O, Ho * Wo * batch)``, which is
+  already the next layer's layout: no transposing copy of the output, nor of the gradient that
+  comes back;
+- every im2col and col2im slice moves runs of ``Wo * batch`` contiguous numbers (in NCHW they
+  would be runs of ``Wo``: 14 numbers on a 14 x 14 image).
+
+NumPy element-wise operations keep the layout of their operands, so activations, bias and batch
+norm follow it without being told; an NCHW-contiguous batch (the user's images) is accepted
+everywhere and copied to channel-major once, where a convolution or pooling reads it.
+
+im2col copies the input into columns: ``cols[c, i, j, h, w, n]`` is what kernel offset (i, j)
+of output pixel (h, w) of image n reads in channel c, a strided slice of the input. The copy is
+k * k slice assignments (one per kernel offset, each over the whole batch and every channel; no
+loop over pixels, channels or images), and each pass of the convolution is then one matrix
+product. The padding is never materialised (``WindowGeometry``: entries that read padding stay
+zero from the allocation, and the columns' array is reused from batch to batch). col2im, the
+adjoint, is one in-place add per kernel offset, chosen over a second im2col of the gradient (a
 "full" convolution with the flipped kernel), which would copy O/C times as many numbers for the
-same product and needs stride 1; with stride 1 it runs on flattened padded planes
-(``FlatRows``).
+same product and needs stride 1. Slices work the same on NumPy and on device arrays, which
+``sliding_window_view`` (NumPy only) would not.
 """
 
 from __future__ import annotations
@@ -37,6 +49,27 @@ from .validation import check_choice, check_number, check_positive
 CONV_WEIGHT_INITS = ("normal", "glorot", "he")
 # the most numbers of im2col columns made at once in inference (64 MB in float32)
 INFERENCE_COLUMNS = 2**24
+
+
+def channel_major(x: np.ndarray) -> np.ndarray:
+    """The ``(C, *spatial, batch)`` view of a ``(batch, C, *spatial)`` array (no copy)."""
+    return x.transpose(*range(1, x.ndim), 0)
+
+
+def from_channel_major(array: np.ndarray) -> np.ndarray:
+    """The ``(batch, C, *spatial)`` view of a ``(C, *spatial, batch)`` array (no copy)."""
+    return array.transpose(array.ndim - 1, *range(array.ndim - 1))
+
+
+def channel_major_copy(x: np.ndarray) -> np.ndarray:
+    """``channel_major(x)``, copied to contiguous memory only if it is not already."""
+    moved = channel_major(x)
+    return moved if moved.flags.c_contiguous else moved.copy()
+
+
+def channel_rows(x: np.ndarray) -> np.ndarray:
+    """``(batch, C, ...)`` -> ``(C, everything else)``, a view of a channel-major array."""
+    return channel_major_copy(x).reshape(x.shape[1], -1)
 
 
 def _offset_slices(size: int, pad_before: int, kernel: int, stride: int, out_size: int
@@ -73,64 +106,21 @@ class WindowGeometry:
         # (i, j, output rows, input rows, output columns, input columns)
         self.offsets = [(i, j, rows[i][0], rows[i][1], cols[j][0], cols[j][1])
                         for i in range(kernel) for j in range(kernel)]
-        self.rows = FlatRows(height, width, kernel, padding) if stride == 1 else None
-        # every output reads the image at every offset: no zero entries, nothing to keep zero
-        self.no_padding = all(r.stop - r.start == self.out_height and c.stop - c.start
-                              == self.out_width for _, _, r, _, c, _ in self.offsets)
-
-
-class FlatRows:
-    """Stride 1 on flattened padded planes: the window at offset (i, j) of output (h, w) reads
-    flat position ``(h + i) * Wp + (w + j)`` of the padded plane (Wp its width), so for each
-    offset the whole output grid is one contiguous run starting at ``i * Wp + j``, if the grid
-    is ``Wp`` wide (its last ``Wp - Wo`` columns, which would read across a row's end, are kept
-    at zero). col2im then adds one long run per plane and offset instead of rows of ``Wo``
-    numbers (a NumPy call per row): several times faster on 14 x 14 and 28 x 28 images.
-    """
-
-    def __init__(self, height: int, width: int, kernel: int,
-                 padding: tuple[int, int, int, int]) -> None:
-        top, bottom, left, right = padding
-        self.height, self.width, self.top, self.left = height, width, top, left
-        self.padded_height, self.padded_width = height + top + bottom, width + left + right
-        out_height = self.padded_height - kernel + 1
-        self.length = out_height * self.padded_width
-        # the last run ends k - 1 numbers past the plane: zeros
-        self.flat_size = self.padded_height * self.padded_width + kernel - 1
-        self.starts = [i * self.padded_width + j for i in range(kernel) for j in range(kernel)]
-
-    def interior(self, flat: np.ndarray) -> np.ndarray:
-        """The image inside the padded flat planes (N, C, flat_size): a view."""
-        N, C = flat.shape[:2]
-        plane = flat[:, :, :self.padded_height * self.padded_width]
-        plane = plane.reshape(N, C, self.padded_height, self.padded_width)
-        return plane[:, :, self.top:self.top + self.height, self.left:self.left + self.width]
-
-
-def col2im_rows(cols: np.ndarray, rows: FlatRows) -> np.ndarray:
-    """The adjoint of ``im2col_rows`` then ``interior``: cols (C, k * k, N, length) -> the
-    gradient of the image, (C, N, H, W) (a view)."""
-    C, _, N, _ = cols.shape
-    grad = zeros((C, N, rows.flat_size), cols.dtype, like=cols)
-    for index, start in enumerate(rows.starts):
-        target = grad[:, :, start:start + rows.length]
-        np.add(target, cols[:, index], out=target)
-    return rows.interior(grad)
 
 
 def im2col(x: np.ndarray, geometry: WindowGeometry, out: np.ndarray | None = None
            ) -> np.ndarray:
-    """``cols[n, c, i, j, h, w] = x_padded[n, c, h * stride + i, w * stride + j]``.
+    """``cols[c, i, j, h, w, n] = x_padded[c, h * stride + i, w * stride + j, n]``.
 
-    ``out`` (shape ``(batch, C, k, k, Ho, Wo)``) is reused when given: its padding entries must
-    be zero (they are never written).
+    ``x`` is channel-major, ``(C, H, W, batch)``. ``out`` (shape ``(C, k, k, Ho, Wo, batch)``)
+    is reused when given: its padding entries must be zero (they are never written).
     """
-    N, C = x.shape[:2]
+    C, N = x.shape[0], x.shape[-1]
     k = geometry.kernel
     if out is None:
-        out = zeros((N, C, k, k, geometry.out_height, geometry.out_width), x.dtype, like=x)
+        out = zeros((C, k, k, geometry.out_height, geometry.out_width, N), x.dtype, like=x)
     for i, j, out_rows, in_rows, out_cols, in_cols in geometry.offsets:
-        out[:, :, i, j, out_rows, out_cols] = x[:, :, in_rows, in_cols]
+        out[:, i, j, out_rows, out_cols] = x[:, in_rows, in_cols]
     return out
 
 
@@ -138,13 +128,14 @@ def col2im(cols: np.ndarray, geometry: WindowGeometry, input_shape: tuple[int, .
            ) -> np.ndarray:
     """The adjoint of ``im2col``: every column entry is added back where it was read from.
 
+    ``cols``: ``(C, k, k, Ho, Wo, batch)``; the result: ``input_shape``, ``(C, H, W, batch)``.
     Overlapping windows accumulate; entries that read padding are dropped. One in-place add per
-    kernel offset, each over a whole ``(batch, C, Ho, Wo)`` block.
+    kernel offset, each over every channel and the whole batch.
     """
     grad = zeros(input_shape, cols.dtype, like=cols)
     for i, j, out_rows, in_rows, out_cols, in_cols in geometry.offsets:
-        target = grad[:, :, in_rows, in_cols]
-        np.add(target, cols[:, :, i, j, out_rows, out_cols], out=target)
+        target = grad[:, in_rows, in_cols]
+        np.add(target, cols[:, i, j, out_rows, out_cols], out=target)
     return grad
 
 
@@ -191,9 +182,7 @@ class Conv2DOperation(ParamOperation):
         self._geometry: WindowGeometry | None = None
         self._geometry_for: tuple[int, int] | None = None
         self._cols: np.ndarray | None = None
-        self._buffers: dict[str, np.ndarray] = {}  # work arrays reused from batch to batch
-        self._wide: np.ndarray | None = None
-        self._wide_for: np.ndarray | None = None
+        self._columns_buffer: np.ndarray | None = None  # reused from batch to batch
 
     def geometry(self, height: int, width: int) -> WindowGeometry:
         """The window geometry for H x W inputs (checked: the kernel must fit)."""
@@ -211,108 +200,68 @@ class Conv2DOperation(ParamOperation):
             self._geometry_for = (height, width)
         return self._geometry
 
-    def _buffer(self, name: str, shape: tuple[int, ...], like: np.ndarray, inference: bool,
-                zeroed: bool = True) -> np.ndarray:
-        """A work array kept from batch to batch in training (a fresh one in inference, where
-        batches are large and rare); only allocated zeros stay zero where never written."""
-        make = zeros if zeroed else empty
+    def _columns(self, shape: tuple[int, ...], like: np.ndarray, inference: bool
+                 ) -> np.ndarray:
+        """The im2col array, kept from batch to batch in training (a fresh one in inference,
+        where batches are large and rare); its padding entries stay zero, never written."""
         if inference:
-            return make(shape, like.dtype, like=like)
-        buffer = self._buffers.get(name)
+            return zeros(shape, like.dtype, like=like)
+        buffer = self._columns_buffer
         if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype \
                 or type(buffer) is not type(like):
-            buffer = self._buffers[name] = make(shape, like.dtype, like=like)
+            buffer = self._columns_buffer = zeros(shape, like.dtype, like=like)
         return buffer
 
-    def _rows(self) -> bool:
-        """Whether col2im runs on flat rows: stride 1, except a 1 x 1 kernel without padding."""
-        return self.stride == 1 and not (self.kernel == 1 and not any(self.padding))
-
     def _output(self, inference: bool = False) -> np.ndarray:
-        x = self.input_
-        N, C, H, W = x.shape
+        x = channel_major_copy(self.input_)                        # (C, H, W, N)
+        C, H, W, N = x.shape
         geometry = self.geometry(H, W)
-        per_image = C * self.kernel ** 2 * geometry.out_height * geometry.out_width
+        O, Ho, Wo = self.param.shape[0], geometry.out_height, geometry.out_width
+        per_image = C * self.kernel ** 2 * Ho * Wo
         chunk = max(1, INFERENCE_COLUMNS // per_image)
         if not inference or N <= chunk:
-            return self._convolve(x, inference)
+            return from_channel_major(self._convolve(x, inference))
         # inference on a large batch (the book's model.forward(X_test, inference=True)): the
         # columns of a few images at a time, so memory stays bounded
-        out = empty((N, self.param.shape[0], geometry.out_height, geometry.out_width), x.dtype,
-                    like=x)
+        out = empty((O, Ho, Wo, N), x.dtype, like=x)
         for start in range(0, N, chunk):
-            out[start:start + chunk] = self._convolve(x[start:start + chunk], True)
-        return out
+            out[..., start:start + chunk] = self._convolve(x[..., start:start + chunk], True)
+        return from_channel_major(out)
 
     def _convolve(self, x: np.ndarray, inference: bool) -> np.ndarray:
-        """The convolution of ``x``; keeps its columns for the parameter gradient in training.
-
-        The columns are laid out channel-major, ``(C * k * k, N * L)``, so that each pass is one
-        matrix product over the whole batch (a few large products run faster than one small
-        product per image, most of all on busy cores); the output comes back ``(O, N, ...)``
-        and is transposed to NCHW by the copy that also drops unused columns.
-        """
-        N, C, H, W = x.shape
+        """``(C, H, W, N)`` -> ``(O, Ho, Wo, N)``: one matrix product over the whole batch (a
+        few large products run faster than one small product per image); the columns are kept
+        for the parameter gradient in training."""
+        C, H, W, N = x.shape
         geometry = self.geometry(H, W)
         O, k = self.param.shape[0], self.kernel
         Ho, Wo = geometry.out_height, geometry.out_width
-        W2 = self.param.reshape(O, -1)
-        cols = self._buffer("cols", (C, k, k, N, Ho, Wo), x, inference)
-        im2col(x.transpose(1, 0, 2, 3), geometry, cols.transpose(0, 3, 1, 2, 4, 5))
-        cols = cols.reshape(C * k * k, -1)
+        cols = self._columns((C, k, k, Ho, Wo, N), x, inference)
+        cols = im2col(x, geometry, cols).reshape(C * k * k, -1)
         self._cols = None if inference else cols
-        out = np.matmul(W2, cols).reshape(O, N, Ho, Wo)
-        return out.transpose(1, 0, 2, 3).copy()
-
-    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
-        """dL/dW and dL/dX (see the class); the reshaped gradient is shared by the two only."""
-        try:
-            return super().backward(output_grad)
-        finally:
-            self._wide = self._wide_for = None
-
-    def _wide_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        """dL/dout as the matrix ``(O, N * Ho * Wo)`` of the columns' layout (made once per
-        backward, shared by the two gradients)."""
-        if self._wide_for is not output_grad:
-            O = output_grad.shape[1]
-            self._wide = output_grad.transpose(1, 0, 2, 3).reshape(O, -1)
-            self._wide_for = output_grad
-        return self._wide
+        return np.matmul(self.param.reshape(O, -1), cols).reshape(O, Ho, Wo, N)
 
     def _columns_again(self) -> np.ndarray:
         """The columns of the stored input (after a forward in inference mode, not kept)."""
-        self._convolve(self.input_, inference=False)
+        self._convolve(channel_major_copy(self.input_), inference=False)
         return self._cols
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        N, O, Ho, Wo = output_grad.shape
-        C, k = self.param.shape[1], self.kernel
-        W2 = self.param.reshape(O, -1)
-        geometry = self.geometry(*self.input_.shape[2:])
-        if self._rows():
-            # sums over rows of Wo numbers are slow (a NumPy call per row): the column gradient
-            # is made on the flat-row grid (from dL/dout with zero columns appended), where
-            # col2im adds one long run per plane and offset
-            rows = geometry.rows
-            wide = self._buffer("grad", (O, N, Ho, rows.padded_width), output_grad, False)
-            wide[..., :Wo] = output_grad.transpose(1, 0, 2, 3)
-            dcols = np.matmul(W2.T, wide.reshape(O, -1))
-            grad = col2im_rows(dcols.reshape(C, k * k, N, rows.length), rows)
-        else:
-            dcols = np.matmul(W2.T, self._wide_grad(output_grad))
-            dcols = dcols.reshape(C, k, k, N, Ho, Wo).transpose(0, 3, 1, 2, 4, 5)
-            grad = col2im(dcols, geometry, (C, N) + self.input_.shape[2:])
-        return grad.transpose(1, 0, 2, 3).copy()
+        O, C, k = *self.param.shape[:2], self.kernel
+        N, _, H, W = self.input_.shape
+        geometry = self.geometry(H, W)
+        dcols = np.matmul(self.param.reshape(O, -1).T, channel_rows(output_grad))
+        dcols = dcols.reshape(C, k, k, geometry.out_height, geometry.out_width, N)
+        return from_channel_major(col2im(dcols, geometry, (C, H, W, N)))
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         cols = self._cols if self._cols is not None else self._columns_again()
-        # one product over the whole batch: (O, N * L) @ (N * L, C * k * k)
-        return np.matmul(self._wide_grad(output_grad), cols.T).reshape(self.param.shape)
+        # one product over the whole batch: (O, Ho Wo N) @ (Ho Wo N, C k k)
+        return np.matmul(channel_rows(output_grad), cols.T).reshape(self.param.shape)
 
     def _release(self) -> None:
         super()._release()
-        self._cols = self._wide = self._wide_for = None
+        self._cols = None
 
     def get_config(self) -> dict:
         return {"stride": self.stride, "padding": self.padding}
@@ -389,6 +338,9 @@ def _sum_but_channels(array: np.ndarray) -> np.ndarray:
     """The sum over every axis but axis 1: (batch, C, ...) -> (C,)."""
     if array.ndim == 2:
         return array.sum(axis=0)
+    moved = channel_major(array)
+    if moved.flags.c_contiguous:  # channel-major memory: one contiguous row per channel
+        return moved.reshape(array.shape[1], -1).sum(axis=1)
     # the contiguous inner axes first, then the batch: faster than one sum over (0, 2, 3)
     N, C = array.shape[:2]
     return array.reshape(N, C, -1).sum(axis=2).sum(axis=0)

@@ -10,7 +10,8 @@ from .base import ParamOperation
 class WeightMultiply(ParamOperation):
     """out = X @ W;  dL/dX = dL/dout @ W.T;  dL/dW = X.T @ dL/dout.
 
-    X: (batch, n_in), W: (n_in, n_out), out: (batch, n_out).
+    X: (batch, n_in), W: (n_in, n_out), out: (batch, n_out). dL/dX is laid out in memory as X
+    is (column-major for the flattened output of a convolution, see ``reshape.py``).
     """
 
     def __init__(self, W: np.ndarray) -> None:
@@ -20,6 +21,9 @@ class WeightMultiply(ParamOperation):
         return np.matmul(self.input_, self.param)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        x = self.input_
+        if x.ndim == 2 and x.flags.f_contiguous and not x.flags.c_contiguous:
+            return np.matmul(self.param, output_grad.T).T
         return np.matmul(output_grad, self.param.T)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:

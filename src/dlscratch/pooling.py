@@ -2,8 +2,10 @@
 
 Windows are read as k * k strided slices of the input, one per offset inside the window (the
 same slices as im2col, see ``conv.py``); there is no loop over pixels, channels or images, and
-the code runs unchanged on device arrays. No padding (PyTorch's default): the output is
-``floor((H - size) / stride) + 1`` rows high, and rows that no window reaches are not used.
+the code runs unchanged on device arrays. As in ``conv.py``, the work is done on the
+channel-major ``(C, H, W, batch)`` memory and the results are NCHW views of it. No padding
+(PyTorch's default): the output is ``floor((H - size) / stride) + 1`` rows high, and rows that
+no window reaches are not used.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from .backend import empty, zeros
 from .base import Operation
-from .conv import WindowGeometry
+from .conv import WindowGeometry, channel_major_copy, from_channel_major
 from .reshape import OperationLayer
 from .validation import check_positive
 
@@ -36,32 +38,37 @@ class _PoolOperation(Operation):
             self._geometry_for = (height, width)
         return self._geometry
 
+    def _input_planes(self) -> tuple[np.ndarray, WindowGeometry]:
+        """The input as ``(C, H, W, N)`` and its windows."""
+        x = channel_major_copy(self.input_)
+        return x, self.geometry(*x.shape[1:3])
+
     def _windows(self) -> np.ndarray:
-        """The k * k windows as planes, (k * k, batch, C, Ho, Wo): plane t holds what window
-        offset t = i * k + j reads. Copied slice by slice (copies of short rows are fast); the
-        sums and comparisons that follow then run over whole contiguous planes."""
-        x = self.input_
-        geometry = self.geometry(*x.shape[2:])
-        N, C = x.shape[:2]
-        windows = empty((self.size * self.size, N, C, geometry.out_height, geometry.out_width),
-                        x.dtype, like=x)
+        """The k * k windows as planes, (k * k, C, Ho, Wo, N): plane t holds what window
+        offset t = i * k + j reads (runs of N numbers copied slice by slice); the sums and
+        comparisons that follow then run over whole contiguous planes."""
+        x, geometry = self._input_planes()
+        windows = empty((self.size * self.size, x.shape[0], geometry.out_height,
+                         geometry.out_width, x.shape[-1]), x.dtype, like=x)
         for t, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
-            windows[t] = x[:, :, in_rows, in_cols]
+            windows[t] = x[:, in_rows, in_cols]
         return windows
 
-    def _scatter(self, planes, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
-        """dL/dx from the gradient of each window plane (``planes(t)`` gives plane t): windows
-        that do not overlap (stride >= size) are assigned, overlapping ones added up."""
-        geometry = self.geometry(*shape[2:])
-        grad = zeros(shape, like.dtype, like=like)
+    def _scatter(self, planes, like: np.ndarray) -> np.ndarray:
+        """dL/dx (NCHW view of (C, H, W, N)) from the gradient of each window plane
+        (``planes(t)`` gives plane t, (C, Ho, Wo, N)): windows that do not overlap (stride >=
+        size) are assigned, overlapping ones added up."""
+        N, C, H, W = self.input_.shape
+        geometry = self.geometry(H, W)
+        grad = zeros((C, H, W, N), like.dtype, like=like)
         overlapping = self.stride < self.size
         for t, (_, _, _, in_rows, _, in_cols) in enumerate(geometry.offsets):
-            target = grad[:, :, in_rows, in_cols]
+            target = grad[:, in_rows, in_cols]
             if overlapping:
                 np.add(target, planes(t), out=target)
             else:
                 target[...] = planes(t)
-        return grad
+        return from_channel_major(grad)
 
     def get_config(self) -> dict:
         return {"size": self.size, "stride": self.stride}
@@ -80,7 +87,7 @@ class MaxPool2DOperation(_PoolOperation):
         windows = self._windows()
         out = windows.max(axis=0)
         self._winners = None if inference else self._first_maximum(windows, out)
-        return out
+        return from_channel_major(out)
 
     @staticmethod
     def _first_maximum(windows: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -97,9 +104,9 @@ class MaxPool2DOperation(_PoolOperation):
         if self._winners is None:  # forward ran in inference mode
             self._output(inference=False)
         winners = self._winners
-        routed = np.empty_like(output_grad)
-        return self._scatter(lambda t: np.multiply(output_grad, winners[t], out=routed),
-                             self.input_.shape, output_grad)
+        grad = channel_major_copy(output_grad)
+        routed = np.empty_like(grad)
+        return self._scatter(lambda t: np.multiply(grad, winners[t], out=routed), grad)
 
     def _release(self) -> None:
         super()._release()
@@ -116,11 +123,11 @@ class AvgPool2DOperation(_PoolOperation):
     def _output(self, inference: bool = False) -> np.ndarray:
         out = self._windows().sum(axis=0)
         out *= 1.0 / (self.size * self.size)
-        return out
+        return from_channel_major(out)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        share = output_grad * (1.0 / (self.size * self.size))
-        return self._scatter(lambda t: share, self.input_.shape, output_grad)
+        share = channel_major_copy(output_grad) * (1.0 / (self.size * self.size))
+        return self._scatter(lambda t: share, share)
 
 
 class GlobalAvgPool2DOperation(Operation):
@@ -130,14 +137,14 @@ class GlobalAvgPool2DOperation(Operation):
     """
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        N, C = self.input_.shape[:2]
-        return self.input_.reshape(N, C, -1).mean(axis=2)
+        x = channel_major_copy(self.input_)                 # (C, H, W, N)
+        return x.reshape(x.shape[0], -1, x.shape[-1]).mean(axis=1).T.copy()
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         N, C, H, W = self.input_.shape
-        grad = np.empty_like(self.input_)
-        grad[...] = (output_grad * (1.0 / (H * W))).reshape(N, C, 1, 1)
-        return grad
+        grad = empty((C, H, W, N), output_grad.dtype, like=output_grad)
+        grad[...] = (output_grad.T * (1.0 / (H * W))).reshape(C, 1, 1, N)
+        return from_channel_major(grad)
 
 
 def _check_4d(layer: OperationLayer, input_: np.ndarray) -> None:

@@ -9,16 +9,30 @@ from .layers import Layer
 
 
 class FlattenOperation(Operation):
-    """out = X.reshape(batch, -1);  dL/dX = dL/dout.reshape(X.shape) (no copy either way).
+    """out = X.reshape(batch, -1);  dL/dX = dL/dout.reshape(X.shape).
 
-    X: (batch, d1, d2, ...), out: (batch, d1 * d2 * ...).
+    X: (batch, d1, d2, ...), out: (batch, d1 * d2 * ...). Neither way copies, for a C-ordered X
+    and for a channel-major one (a convolution's output, see ``conv.py``): the latter is
+    flattened as the transpose of its ``(d1 * d2 * ..., batch)`` matrix, and the gradient is
+    read back the same way.
     """
 
+    def _channel_major(self) -> bool:
+        x = self.input_
+        return not x.flags.c_contiguous and x.transpose(*range(1, x.ndim), 0).flags.c_contiguous
+
     def _output(self, inference: bool = False) -> np.ndarray:
-        return self.input_.reshape(self.input_.shape[0], -1)
+        x = self.input_
+        if self._channel_major():
+            return x.transpose(*range(1, x.ndim), 0).reshape(-1, x.shape[0]).T
+        return x.reshape(x.shape[0], -1)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad.reshape(self.input_.shape)
+        shape = self.input_.shape
+        if self._channel_major():
+            grad = output_grad.T.reshape(*shape[1:], shape[0])
+            return grad.transpose(grad.ndim - 1, *range(grad.ndim - 1))
+        return output_grad.reshape(shape)
 
 
 class OperationLayer(Layer):
