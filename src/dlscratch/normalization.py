@@ -10,7 +10,7 @@ import numpy as np
 
 from .backend import zeros
 from .base import Operation
-from .conv import ChannelBiasAdd, ChannelScale, _sum_but_channels
+from .conv import ChannelBiasAdd, ChannelScale, _channel_dot, _sum_but_channels
 from .layers import Layer
 from .validation import check_number, check_positive
 
@@ -62,8 +62,7 @@ class BatchNormalize(Operation):
                              f"rows (a last batch of one row: change batch_size)")
         mean = (_sum_but_channels(x) * (1.0 / count)).reshape(shape)
         out = x - mean
-        square = np.square(out)
-        var = (_sum_but_channels(square) * (1.0 / count)).reshape(shape)
+        var = (_channel_dot(out, out) * (1.0 / count)).reshape(shape)
         inv_std = 1.0 / np.sqrt(var + self.eps)
         out *= inv_std
         self._inv_std = inv_std
@@ -82,9 +81,8 @@ class BatchNormalize(Operation):
         xhat = self.output
         scale = 1.0 / (output_grad.size // output_grad.shape[1])
         mean_grad = (_sum_but_channels(output_grad) * scale).reshape(shape)
-        grad = np.multiply(output_grad, xhat)
-        mean_product = (_sum_but_channels(grad) * scale).reshape(shape)
-        np.multiply(xhat, mean_product, out=grad)   # one array for the whole formula
+        mean_product = (_channel_dot(output_grad, xhat) * scale).reshape(shape)
+        grad = np.multiply(xhat, mean_product)   # one array for the whole formula
         np.subtract(output_grad, grad, out=grad)
         grad -= mean_grad
         grad *= self._inv_std
