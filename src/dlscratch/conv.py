@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from .activations import Linear
+from .activations import InPlaceActivation, Linear
 from .backend import empty, zeros
 from .base import Operation, ParamOperation
 from .dropout import Dropout
@@ -456,6 +456,10 @@ class Conv2D(Layer):
             self.params.append(zeros((self.out_channels,), self.dtype, like=like))
             # in place: the convolution's output is a new array that only this sum reads
             self.operations.append(ChannelBiasAdd(self.params[1], in_place=True))
+        if isinstance(self.activation, InPlaceActivation):
+            # its input is the convolution's new array (the bias added in place), which
+            # nothing else reads
+            self.activation.in_place = True
         self.operations.append(self.activation)
         if self.flatten:
             self.operations.append(FlattenOperation())
