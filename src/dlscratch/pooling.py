@@ -14,7 +14,7 @@ import numpy as np
 
 from .backend import empty, zeros
 from .base import Operation
-from .conv import WindowGeometry, channel_major_copy, from_channel_major
+from .conv import WindowGeometry, channel_major, channel_major_copy, from_channel_major
 from .reshape import OperationLayer
 from .validation import check_positive
 
@@ -137,8 +137,12 @@ class GlobalAvgPool2DOperation(Operation):
     """
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        x = channel_major_copy(self.input_)                 # (C, H, W, N)
-        return x.reshape(x.shape[0], -1, x.shape[-1]).mean(axis=1).T.copy()
+        x = self.input_
+        N, C = x.shape[:2]
+        moved = channel_major(x)                              # (C, H, W, N)
+        if moved.flags.c_contiguous:
+            return moved.reshape(C, -1, N).mean(axis=1).T.copy()
+        return x.reshape(N, C, -1).mean(axis=2)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         N, C, H, W = self.input_.shape
