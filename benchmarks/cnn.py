@@ -572,9 +572,61 @@ def run_book(job: dict, memory) -> dict:
         start = time.perf_counter()
         train()
         walls.append(time.perf_counter() - start)
-    return _result(batch * batches, walls, peak_mb=memory.peak_mb(), dtype="float64",
+    peak = memory.peak_mb()
+    extra = {} if loops else _convolutions_alone(job, X_epoch[:batch * batches], init, batch)
+    return _result(batch * batches, walls, peak_mb=peak, dtype="float64",
                    numpy=numpy.__version__, steps=batches, batch=batch,
-                   note=f"{batches} training step(s) of {batch} images timed")
+                   note=f"{batches} training step(s) of {batch} images timed", **extra)
+
+
+def _convolutions_alone(job: dict, X, init: dict, batch: int) -> dict:
+    """The convolution alone, the book library's against dlscratch's ``Conv2DOperation``: on
+    the same batches, forward, input gradient and weight gradient (the book computes all
+    three), dlscratch in float32 and in float64 (the book's dtype); best of ``--repeats``."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.abspath(job["src"]))
+    from book_conv import LincolnConv2D
+
+    from dlscratch.conv import Conv2DOperation
+
+    rng = np.random.default_rng(0)
+    batches = [X[start:start + batch] for start in range(0, len(X), batch)]
+    grads = [rng.standard_normal((len(x), 16, 28, 28)) for x in batches]
+    book_param = init["conv_W"].transpose(1, 0, 2, 3).copy()
+
+    def book() -> None:
+        for x, grad in zip(batches, grads):
+            op = LincolnConv2D(book_param)
+            op.forward(x)
+            op.input_grad(grad)
+            op.param_grad(grad)
+
+    def ours(dtype):
+        op = Conv2DOperation(init["conv_W"].astype(dtype), 1, 2)
+        op.input_grad_needed = True
+        xs = [x.astype(dtype) for x in batches]
+        gs = [g.astype(dtype) for g in grads]
+
+        def run() -> None:
+            for x, grad in zip(xs, gs):
+                op.forward(x)
+                op.backward(grad)
+        return run
+
+    def best(run) -> float:
+        run()  # warm-up
+        walls = []
+        for _ in range(job.get("repeats", 3)):
+            start = time.perf_counter()
+            run()
+            walls.append(time.perf_counter() - start)
+        return min(walls)
+
+    book_s = best(book)
+    return {"conv_alone_book_s": book_s, "conv_alone_float32_s": best(ours(np.float32)),
+            "conv_alone_float64_s": best(ours(np.float64)), "conv_alone_batches": len(batches)}
 
 
 def _book_softmax_grad(logits, labels):

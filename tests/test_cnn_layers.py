@@ -508,3 +508,48 @@ def test_a_network_with_a_standalone_activation_passes_the_gradient_check():
                         SoftmaxCrossEntropy(), seed=1, dtype=np.float64)
     X = rng.standard_normal((3, 2, 6, 6))
     check_network(net, X, np.eye(2)[[0, 1, 1]])
+
+
+def _snapshot(net):
+    return [np.array(array, copy=True) for array in net.params_and_buffers()]
+
+
+def test_early_stopping_restores_batch_norm_statistics_with_the_best_parameters():
+    """The restored network is the best evaluation's whole state: parameters and the running
+    statistics that go with them (otherwise predict would normalize with later statistics)."""
+    from dlscratch import EarlyStopping, LambdaCallback
+
+    rng = np.random.default_rng(3)
+    X, X_test = rng.standard_normal((64, 6)), rng.standard_normal((32, 6))
+    y, y_test = rng.standard_normal((64, 1)), rng.standard_normal((32, 1))  # unrelated: overfits
+    net = NeuralNetwork([Dense(32, activation=ReLU()), BatchNorm(), Dense(1)],
+                        MeanSquaredError(), seed=2, dtype=np.float64)
+    stopper = EarlyStopping(patience=2)
+    states = {}
+    record = LambdaCallback(on_epoch_end=lambda trainer, epoch, logs: states.__setitem__(
+        epoch, _snapshot(trainer.net)))
+    Trainer(net, SGDMomentum(lr=0.05)).fit(X, y, X_test, y_test, epochs=60, batch_size=16,
+                                          eval_every=1, early_stopping=False,
+                                          callbacks=[stopper, record], verbose=False)
+    assert stopper.stopped and stopper.best_epoch < max(states)
+    best = states[stopper.best_epoch]
+    assert len(best) == len(net.params()) + 2
+    for array, expected in zip(net.params_and_buffers(), best, strict=True):
+        np.testing.assert_array_equal(array, expected)
+    last = states[max(states)]
+    assert not np.array_equal(last[-2], best[-2])  # the running mean did move after the best
+
+
+def test_divergence_restores_batch_norm_statistics_with_the_parameters():
+    from dlscratch import TrainingDivergedError
+
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((64, 5)), np.full((64, 1), 1e200)  # the loss overflows at once
+    net = NeuralNetwork([Dense(8, activation=ReLU()), BatchNorm(), Dense(1)], MeanSquaredError(),
+                        seed=1, dtype=np.float64)
+    net.build((5,))
+    before = _snapshot(net)
+    with pytest.raises(TrainingDivergedError):
+        Trainer(net, SGD(lr=0.01)).fit(X, y, epochs=3, batch_size=8, verbose=False)
+    for array, expected in zip(net.params_and_buffers(), before, strict=True):
+        np.testing.assert_array_equal(array, expected)

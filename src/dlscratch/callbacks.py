@@ -59,8 +59,9 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop after ``patience`` evaluations in a row with ``val_loss`` not below best - min_delta.
 
-    With ``restore_best_weights`` the parameters of the best evaluation are copied back into
-    the network (in place) when it has stopped training (not after an interruption, nor when
+    With ``restore_best_weights`` the parameters of the best evaluation, and the buffers (batch
+    norm's running statistics) that went with them, are copied back into the network (in
+    place) when it has stopped training (not after an interruption, nor when
     the epochs simply ran out). ``patience=1`` is the book's rule. Each
     ``fit`` starts afresh (a resumed one continues from its checkpoint).
     """
@@ -92,7 +93,7 @@ class EarlyStopping(Callback):
         loss = logs["val_loss"]
         if self.best_loss is None or loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch, self.wait = loss, epoch, 0
-            params = trainer.net.params()
+            params = trainer.net.params_and_buffers()
             if self.best_params is None or any(
                     array_module(saved) is not array_module(param)
                     for saved, param in zip(self.best_params, params)):
@@ -119,8 +120,9 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, trainer: Trainer, history: History) -> None:
         if self.stopped and self.restore_best_weights and not history.interrupted:
-            for param, saved in zip(trainer.net.params(), self.best_params):
-                np.copyto(param, to_device(saved, like=param))
+            restored = trainer.net.params_and_buffers()
+            for array, saved in zip(restored, self.best_params, strict=True):
+                np.copyto(array, to_device(saved, like=array))
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "wait": self.wait,
@@ -158,7 +160,8 @@ class EarlyStopping(Callback):
                            ) -> dict[str, tuple[int, ...]] | None:
         if not isinstance(state, dict) or state.get("best_loss") is None:
             return {}
-        return {f"best.{i}": tuple(param.shape) for i, param in enumerate(net.params())}
+        return {f"best.{i}": tuple(array.shape)
+                for i, array in enumerate(net.params_and_buffers())}
 
 
 class ModelCheckpoint(Callback):

@@ -289,6 +289,11 @@ class NeuralNetwork:
         """Every parameter array, layer by layer (the arrays themselves: update them in place)."""
         return [param for layer in self.layers for param in getattr(layer, "params", ())]
 
+    def params_and_buffers(self) -> list[np.ndarray]:
+        """Every parameter, then every buffer (the arrays themselves): what a restore of "the
+        network as it was" copies back, so batch norm's running statistics come with it."""
+        return self.params() + [buffer for _, buffer in self.named_buffers()]
+
     def param_grads(self) -> list[np.ndarray]:
         """dL/d(param) for each array of ``params()``, in the same order."""
         return [grad for layer in self.layers for grad in getattr(layer, "param_grads", ())]

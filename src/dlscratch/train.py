@@ -300,7 +300,8 @@ class _Run:
         self.history = History()
         self.epoch = 0
         self.params = self.net.params()
-        self.last_good = [param.copy() for param in self.params]
+        # parameters and buffers (asked for at each use: loading may replace a buffer)
+        self.last_good = [array.copy() for array in self.net.params_and_buffers()]
         self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
         self.stopped_at_resume = False
         self.conv_testing = False
@@ -444,8 +445,8 @@ class _Run:
         return total
 
     def remember_good_params(self) -> None:
-        for saved, param in zip(self.last_good, self.params):
-            np.copyto(saved, param)
+        for saved, array in zip(self.last_good, self.net.params_and_buffers(), strict=True):
+            np.copyto(saved, array)
 
     def diverged(self, loss: float, epoch: int, batch_index: int) -> None:
         restored = (f"the last finite parameters (end of epoch {epoch})" if epoch > 0
@@ -455,8 +456,8 @@ class _Run:
         source = best.best_params if best is not None else self.last_good
         if best is not None:
             restored = f"the parameters of the best evaluation (epoch {best.best_epoch})"
-        for param, saved in zip(self.params, source):
-            np.copyto(param, backend.to_device(saved, like=param))
+        for array, saved in zip(self.net.params_and_buffers(), source, strict=True):
+            np.copyto(array, backend.to_device(saved, like=array))
         self.history.stopped_epoch = epoch + 1
         lr = self.optim.lr
         message = (f"Training diverged: the loss became {loss} at epoch {epoch + 1}, batch "
