@@ -183,6 +183,7 @@ class Conv2DOperation(ParamOperation):
         self._geometry_for: tuple[int, int] | None = None
         self._cols: np.ndarray | None = None
         self._columns_buffer: np.ndarray | None = None  # reused from batch to batch
+        self._grad_rows: np.ndarray | None = None  # dL/dout as a matrix, during backward
 
     def geometry(self, height: int, width: int) -> WindowGeometry:
         """The window geometry for H x W inputs (checked: the kernel must fit)."""
@@ -246,18 +247,31 @@ class Conv2DOperation(ParamOperation):
         self._convolve(channel_major_copy(self.input_), inference=False)
         return self._cols
 
+    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
+        """dL/dW and dL/dX (see the class), from one ``(O, Ho * Wo * N)`` matrix of dL/dout
+        (free when dL/dout is channel-major, as the next layer returns it; else copied once)."""
+        self._grad_rows = channel_rows(output_grad)
+        try:
+            return super().backward(output_grad)
+        finally:
+            self._grad_rows = None
+
+    def _rows_of(self, output_grad: np.ndarray) -> np.ndarray:
+        rows = self._grad_rows
+        return rows if rows is not None else channel_rows(output_grad)
+
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         O, C, k = *self.param.shape[:2], self.kernel
         N, _, H, W = self.input_.shape
         geometry = self.geometry(H, W)
-        dcols = np.matmul(self.param.reshape(O, -1).T, channel_rows(output_grad))
+        dcols = np.matmul(self.param.reshape(O, -1).T, self._rows_of(output_grad))
         dcols = dcols.reshape(C, k, k, geometry.out_height, geometry.out_width, N)
         return from_channel_major(col2im(dcols, geometry, (C, H, W, N)))
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         cols = self._cols if self._cols is not None else self._columns_again()
         # one product over the whole batch: (O, Ho Wo N) @ (Ho Wo N, C k k)
-        return np.matmul(channel_rows(output_grad), cols.T).reshape(self.param.shape)
+        return np.matmul(self._rows_of(output_grad), cols.T).reshape(self.param.shape)
 
     def _release(self) -> None:
         super()._release()
