@@ -125,9 +125,9 @@ def test_the_book_network_after_one_epoch_at_the_books_seed():
     project's machine: float32 84.70% (one BLAS thread, before the merge of issues 9-14),
     82.60% (two), 79.90% (one thread, after the merge: sums in another order); float64 84.30%
     (one thread) and 85.10% (two); after the channel-major layout (2026-12-01), float32 83.20%
-    (one thread), float64 84.30% (one and two). The test runs float64, whose spread is the smaller, and its
-    bound leaves room for that spread, not for a broken convolution (chance is 10%). The book
-    reports 89.37% after 1,000 batches of the full MNIST.
+    (one thread), float64 84.30% (one and two). The test runs float64, whose spread is the
+    smaller, and its bound leaves room for that spread, not for a broken convolution (chance is
+    10%). The book reports 89.37% after 1,000 batches of the full MNIST.
     """
     data = demo.cnn_data(dtype="float64")
     run = demo.train_network("book", demo.book_network(dtype="float64"), demo.book_optimizer(),
