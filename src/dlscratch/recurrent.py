@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .backend import array_module, empty, is_host, move_arrays
+from .backend import arange, array_module, empty, is_host, move_arrays
 from .layers import Layer
 from .validation import check_positive, check_same_shape
 
@@ -546,6 +546,28 @@ class Embedding(Layer):
         self.vocab_size = int(vocab_size)
         self.embedding_dim = int(embedding_dim)
 
+    #: set while the ids were checked before they came here (``Trainer.fit`` checks a whole
+    #: data set once, ``NeuralNetwork.forward`` checks a host batch before its upload)
+    ids_checked = False
+
+    def check_ids(self, ids: np.ndarray, name: str = "ids",
+                  owner: str = "Embedding.forward") -> None:
+        """Raise ValueError unless every id is in [0, vocab_size): one read of one flag from a
+        device (an id out of range would index silently there: CuPy wraps it), none on the
+        host's arrays."""
+        if not ids.size:
+            return
+        low, high = ids.min(), ids.max()
+        if is_host(ids):
+            out_of_range = low < 0 or high >= self.vocab_size
+        else:  # one transfer: the flag; the values are read only to write the message
+            out_of_range = bool(np.logical_or(low < 0, high >= self.vocab_size))
+        if out_of_range:
+            bad = float(low) if low < 0 else float(high)
+            raise ValueError(f"{owner}: {name} holds {bad:g}, out of range; expected "
+                             f"ids in [0, {self.vocab_size - 1}] for vocab_size="
+                             f"{self.vocab_size}")
+
     def _setup_layer(self, input_: np.ndarray) -> None:
         W = self.rng.standard_normal((self.vocab_size, self.embedding_dim))
         self.params = [W.astype(self.dtype)]
@@ -571,13 +593,8 @@ class Embedding(Layer):
                 move_arrays(self, array_module(input_))  # drawn on the host, then moved
             self.first = False
         ids = input_
-        if input_.size:
-            low, high = ids.min(), ids.max()
-            if low < 0 or high >= self.vocab_size:
-                bad = low if low < 0 else high
-                raise ValueError(f"Embedding.forward: ids holds {bad:g}, out of range; expected "
-                                 f"ids in [0, {self.vocab_size - 1}] for vocab_size="
-                                 f"{self.vocab_size}")
+        if not self.ids_checked:
+            self.check_ids(ids)
         if dtype.kind == "f":
             whole = ids == np.floor(ids)
             if not whole.all():
@@ -593,10 +610,9 @@ class Embedding(Layer):
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
         """dL/dW by scatter-adding each position's gradient into its id's row."""
         check_same_shape(self, "output_grad", output_grad, "output", self.output)
-        grad = np.zeros_like(self.params[0])
-        np.add.at(grad, self._ids.reshape(-1),
-                  output_grad.reshape(-1, self.embedding_dim))
-        self.param_grads = [grad]
+        self.param_grads = [rows_summed_by_id(self._ids.reshape(-1),
+                                              output_grad.reshape(-1, self.embedding_dim),
+                                              self.vocab_size)]
         self.input_grad = np.zeros_like(self.input_, dtype=self.dtype) \
             if self.input_grad_needed else None
         return self.input_grad
@@ -623,6 +639,28 @@ class Embedding(Layer):
     @property
     def summary_shape(self) -> str:
         return f"(batch, time, {self.embedding_dim})"
+
+
+def rows_summed_by_id(ids: np.ndarray, rows: np.ndarray, n_ids: int) -> np.ndarray:
+    """out[k] = the sum of ``rows[i]`` over the positions i with ``ids[i] == k`` (0 for an id
+    that does not occur), added in the order of i: the same bits on every run and device.
+
+    A deterministic scatter-add: a stable sort of the ids, the rows gathered in that order and
+    one segmented sum (``np.add.reduceat``) from the first position of each id
+    (``np.searchsorted``). ``np.add.at`` would do it in one call, but on CuPy it is an atomic
+    scatter whose order of addition, and so the last bits of the sum, change from run to run.
+    Nothing is read back: the segments' starts have a fixed size, one per id.
+    """
+    n, width = rows.shape
+    order = np.argsort(ids, kind="stable")
+    starts = np.searchsorted(np.take(ids, order), arange(n_ids, like=ids))
+    gathered = empty((n + 1, width), rows.dtype, like=rows)
+    np.take(rows, order, axis=0, out=gathered[:n])
+    gathered[n:] = 0  # reduceat needs a row to start at for the ids past the last one
+    sums = np.add.reduceat(gathered, starts, axis=0)
+    # an id that does not occur starts where the next one does: reduceat gave it that row
+    counts = np.diff(starts, append=n)
+    return np.where((counts > 0)[:, None], sums, 0)
 
 
 __all__ = ["RecurrentLayer", "RNNLayer", "LSTMLayer", "GRULayer", "Embedding"]
