@@ -12,6 +12,7 @@ new optimizer, add a factory to ``OPTIMIZERS``. Every test below runs over them.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -781,3 +782,57 @@ def test_embedding_gradients_repeat_exactly_where_ufunc_at_would_not():
         np.testing.assert_array_equal(result, cpu)
     np.testing.assert_allclose(cpu, in_order, rtol=1e-5, atol=1e-5)  # the same sums
     assert not cpu[5].any()  # an id that does not occur
+
+
+# ---------------------------------------------------------------------- the text trainer
+TEXT = ("the quick brown fox jumps over the lazy dog; " * 12)
+
+
+def _text_trainer(embedding: bool, device=None, loss=None):
+    from dlscratch.text import RNNModel, RNNTrainer
+
+    vocab = len(set(TEXT))
+    layers = [Embedding(vocab, 6), LSTMLayer(8, vocab)] if embedding else [LSTMLayer(8, vocab)]
+    model = RNNModel(layers, sequence_length=7, vocab_size=vocab,
+                     loss=loss or SoftmaxCrossEntropy(), seed=3)
+    if device is not None:
+        model.to(device)
+    return RNNTrainer(model=model, optim=Adam(lr=0.01), batch_size=5, text=TEXT, seed=1,
+                      sample_length=5, verbose=False)
+
+
+@pytest.mark.parametrize("embedding", [False, True], ids=["one-hot", "embedding"])
+def test_rnn_trainer_on_the_device_equals_the_cpu_and_an_iteration_reads_nothing(embedding):
+    cpu = _text_trainer(embedding)
+    cpu_history = cpu.train(12, sample_every=6)
+    device = _text_trainer(embedding, strict)
+    history = device.train(12, sample_every=6)
+    assert history.losses == cpu_history.losses and history.iterations == list(range(1, 13))
+    assert history.val_perplexity == cpu_history.val_perplexity
+    assert history.samples == cpu_history.samples
+    _assert_same_params(device.model, cpu.model)
+
+    def counted(iterations: int) -> tuple[int, int]:
+        trainer = _text_trainer(embedding, strict)
+        before = counters.transfers, counters.uploads
+        trainer.train(iterations, sample_every=1000)  # one evaluation, at the end
+        return counters.transfers - before[0], counters.uploads - before[1]
+
+    few, many = counted(2), counted(9)
+    assert many == few  # seven more iterations: no read, no upload
+
+
+def test_rnn_trainer_on_the_device_reports_a_diverged_loss_with_its_iteration():
+    from dlscratch.text import RNNTrainer
+
+    messages = []
+    for device in ("cpu", strict):
+        model = _text_trainer(False, device).model
+        trainer = RNNTrainer(model=model, optim=SGD(lr=1e38), batch_size=5, text=TEXT,
+                             verbose=False)
+        with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError) as caught:
+            trainer.train(30, sample_every=15)
+        messages.append(str(caught.value))
+    found = [re.search(r"the loss became (nan|inf) at iteration (\d+)", m) for m in messages]
+    assert all(found) and found[0].groups() == found[1].groups()
+    assert "read at each evaluation" in messages[1]
