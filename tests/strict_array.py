@@ -49,6 +49,11 @@ class _Counters:
     transfers = 0
     uploads = 0
     overlap_copies = 0
+    #: copies that change the memory order (``.copy()``/``np.ascontiguousarray`` of an array
+    #: that is not C-contiguous): a transposition in device memory
+    layout_copies = 0
+    #: when a list: the shape of every new device array (not views) is appended to it
+    allocations: list | None = None
 
 
 counters = _Counters()
@@ -136,6 +141,8 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     def __init__(self, data: np.ndarray) -> None:
         object.__setattr__(self, "_data", data)
+        if counters.allocations is not None and data.base is None:
+            counters.allocations.append(data.shape)
 
     # ---- dispatch
     def __array_function__(self, func, types_, args, kwargs):
@@ -148,6 +155,9 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
             raise TypeError(f"np.{name} on a device array: CuPy's {name} takes no "
                             f"{', '.join(sorted(unsupported))} argument")
         out = kwargs.get("out")
+        if func is np.ascontiguousarray and isinstance(args[0], StrictArray) \
+                and not args[0]._data.flags.c_contiguous:
+            counters.layout_copies += 1
         result = func(*_unwrap(args), **_unwrap(kwargs))
         if out is not None and isinstance(out, StrictArray) and result is out._data:
             return out
@@ -255,6 +265,8 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
                 else attribute
 
         def method(*args, **kwargs):
+            if name == "copy" and not self._data.flags.c_contiguous:
+                counters.layout_copies += 1
             _refuse_host(args, f".{name}()")
             self._check_devices((self, args, kwargs), f".{name}()")
             _refuse_host(kwargs, f".{name}()")

@@ -504,6 +504,7 @@ class GRULayer(RecurrentLayer):
         np.subtract(1, R, out=Pr)
         Pr *= R
         Pr *= Gh[..., two:]
+        Pr *= Pn  # da_r = dh Pn Pr: from dh, not from da_n (an overlapping view of dGx)
         dGx = self._buffer("dGx", (steps, batch, width))
         dGh = self._buffer("dGh", (steps, batch, width))
         dh_next = self._buffer("dh_next", (batch, hidden))
@@ -517,7 +518,7 @@ class GRULayer(RecurrentLayer):
             dan = dx[:, two:]
             np.multiply(dh, Pn[t], out=dan)
             np.multiply(dh, Pz[t], out=dx[:, hidden:two])
-            np.multiply(dan, Pr[t], out=dx[:, :hidden])
+            np.multiply(dh, Pr[t], out=dx[:, :hidden])
             np.multiply(dan, R[t], out=dg[:, two:])
             dg[:, :two] = dx[:, :two]
             if t:
