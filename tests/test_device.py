@@ -12,6 +12,7 @@ new optimizer, add a factory to ``OPTIMIZERS``. Every test below runs over them.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from collections.abc import Callable
@@ -876,3 +877,80 @@ def test_rnn_trainer_on_the_device_reports_a_diverged_loss_with_its_iteration():
     found = [re.search(r"the loss became (nan|inf) at iteration (\d+)", m) for m in messages]
     assert all(found) and found[0].groups() == found[1].groups()
     assert "read at each evaluation" in messages[1]
+
+
+# ---------------------------------------------------------------------- two GPUs, checks, output
+def test_two_networks_on_two_gpus_each_keep_their_arrays_on_their_own(cupy):
+    """CuPy puts every new array on the *current* GPU; the fake one refuses, as CuPy without
+    peer access, an operation on arrays of another GPU. Each network works on its own."""
+    case = _case("conv-stride-avgpool-batchnorm")
+    X, y, X_test, y_test = case.data()
+    cpu_net, _, cpu_history = _fit(case, "adam")
+    nets = [case.network().to("cuda:0"), case.network().to("cuda:1")]
+    histories = []
+    for net in nets:  # GPU 0 stays current all along
+        trainer = Trainer(net, OPTIMIZERS["adam"]())
+        histories.append(trainer.fit(X, y, X_test, y_test, **FIT))
+        assert cupy.state.current == 0
+    for net, history in zip(nets, histories):
+        assert {p.device_id for p in net.params_and_buffers()} == {net.device.index}
+        assert history.to_dict() == cpu_history.to_dict()
+        _assert_same_params(net, cpu_net)
+        np.testing.assert_array_equal(net.predict(X_test), cpu_net.predict(X_test))
+        out = net.predict(X_test, to_host=False)
+        assert out.device_id == net.device.index
+    # without the device's context the fake GPU refuses, as CuPy would
+    with pytest.raises(ValueError, match=r"array resides \(1\) is different from the current "
+                                         r"device \(0\)"):
+        np.exp(nets[1].params()[0])
+
+
+@pytest.mark.parametrize("name", ["dense-float64", "conv-stride-avgpool-batchnorm"])
+def test_gradcheck_works_on_a_device_network(name):
+    from dlscratch.gradcheck import check_network, check_operation
+
+    def network():
+        net = _case(name).network()
+        if net.dtype != np.float64:
+            net = NeuralNetwork(copy.deepcopy(net.layers), net.loss, seed=net.seed,
+                                dtype=np.float64)
+        return net
+
+    X, y = (array[:3] for array in _case(name).data()[:2])
+    cpu_errors = check_network(network(), X, y)
+    device_net = network().to(strict)
+    device_errors = check_network(device_net, X, y)
+    assert device_errors == cpu_errors  # the same numbers, read back
+    assert all(isinstance(p, StrictArray) for p in device_net.params())
+    errors = check_operation(Tanh(), strict.asarray(np.linspace(-2, 2, 12).reshape(3, 4)))
+    assert errors["input"] < 1e-6
+
+
+def test_conv_testing_prints_the_books_lines_on_a_device_too(capsys):
+    case = _case("conv-maxpool")
+    X, y, X_test, y_test = case.data()
+    printed = []
+    for device in ("cpu", strict):
+        net = case.network().to(device)
+        Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test, epochs=1, batch_size=2,
+                                       eval_every=1, conv_testing=True)
+        printed.append([line for line in capsys.readouterr().out.splitlines()
+                        if line.startswith("batch ")])
+    assert printed[0] == printed[1] == [f"batch {i} loss {line.split()[-1]}"
+                                        for i, line in zip((0, 10), printed[0])]
+    assert len(printed[0]) == 2  # 12 batches: 0 and 10
+
+
+def test_regression_metrics_on_the_device_equal_the_cpus():
+    from dlscratch.metrics import evaluation_metrics
+
+    rng = np.random.default_rng(0)
+    prediction = rng.standard_normal((200, 2)).astype(np.float32)
+    target = (prediction + 0.3 * rng.standard_normal((200, 2))).astype(np.float32)
+    on_host = evaluation_metrics(MeanSquaredError(), prediction, target)
+    before = counters.transfers
+    on_device = evaluation_metrics(MeanSquaredError(), strict.asarray(prediction),
+                                   strict.asarray(target))
+    assert on_device == on_host and counters.transfers - before == 3  # mae, rmse, r2
+    exact = prediction.astype(np.float64) - target
+    assert on_host["rmse"] == pytest.approx(np.sqrt((exact ** 2).mean()), rel=1e-6)
