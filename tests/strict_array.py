@@ -35,6 +35,7 @@ The module object ``strict`` has NumPy's creation functions (``zeros``, ``empty`
 
 from __future__ import annotations
 
+import collections
 import types
 from typing import Any
 
@@ -54,6 +55,9 @@ class _Counters:
     layout_copies = 0
     #: when a list: the shape of every new device array (not views) is appended to it
     allocations: list | None = None
+    #: NumPy functions, ufuncs and methods dispatched to device arrays, by name: on CuPy each
+    #: is at least one kernel launch and some microseconds of Python
+    calls: collections.Counter = collections.Counter()
 
 
 counters = _Counters()
@@ -149,6 +153,7 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
         name = getattr(func, "__name__", repr(func))
         _refuse_host(args, f"np.{name}")
         self._check_devices((args, kwargs), f"np.{name}")
+        counters.calls[name] += 1
         _refuse_host(kwargs, f"np.{name}")
         unsupported = _CUPY_MISSING_KWARGS.get(func, set()) & set(kwargs)
         if unsupported:
@@ -169,6 +174,7 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
         where = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
         _refuse_host(inputs, where)
         self._check_devices((inputs, kwargs), where)
+        counters.calls[where[3:]] += 1
         _refuse_host(kwargs, where)
         out = kwargs.get("out")
         cls = type(self)
@@ -269,6 +275,7 @@ class StrictArray(np.lib.mixins.NDArrayOperatorsMixin):
                 counters.layout_copies += 1
             _refuse_host(args, f".{name}()")
             self._check_devices((self, args, kwargs), f".{name}()")
+            counters.calls[f".{name}"] += 1
             _refuse_host(kwargs, f".{name}()")
             out = kwargs.get("out")
             result = attribute(*_unwrap(args), **_unwrap(kwargs))

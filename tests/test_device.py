@@ -12,6 +12,7 @@ new optimizer, add a factory to ``OPTIMIZERS``. Every test below runs over them.
 
 from __future__ import annotations
 
+import collections
 import copy
 import re
 import sys
@@ -954,3 +955,25 @@ def test_regression_metrics_on_the_device_equal_the_cpus():
     assert on_device == on_host and counters.transfers - before == 3  # mae, rmse, r2
     exact = prediction.astype(np.float64) - target
     assert on_host["rmse"] == pytest.approx(np.sqrt((exact ** 2).mean()), rel=1e-6)
+
+
+@pytest.mark.parametrize("layer, per_step", [(RNNLayer, 6), (LSTMLayer, 19), (GRULayer, 20)],
+                         ids=["rnn", "lstm", "gru"])
+def test_recurrent_steps_dispatch_few_calls_and_no_matmul_with_out(layer, per_step):
+    """What one more time step costs a training batch (forward and backward), in NumPy calls
+    dispatched to the device: each is a kernel launch on CuPy. The per-step products are
+    ``np.dot(out=)`` (``cupy.matmul(out=)`` takes a slow Python path before CuPy 14)."""
+    def calls(steps: int) -> collections.Counter:
+        net = NeuralNetwork([layer(6, 3)], SoftmaxCrossEntropy(), seed=1).to(strict)
+        X = strict.asarray(np.random.default_rng(0).standard_normal((4, steps, 3))
+                           .astype(np.float32))
+        y = strict.asarray(np.zeros((4, steps), np.int64))
+        net.train_batch(X, y)
+        counters.calls.clear()
+        net.train_batch(X, y)
+        return collections.Counter(counters.calls)
+
+    few, many = calls(5), calls(15)
+    extra = {name: (many[name] - few[name]) / 10 for name in many}
+    assert sum(extra.values()) == per_step
+    assert extra.get("matmul", 0) == 0 and extra["dot"] == 2  # h W_hh, and its gradient

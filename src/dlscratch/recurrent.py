@@ -16,9 +16,12 @@ with g = 1 (RNN, tanh), 4 (LSTM: gates i, f, g, o) or 3 (GRU: r, z, n) in PyTorc
 How the time goes: the input projection of every step is one matrix product before the loop,
 each step is one product ``h @ W_hh`` for all gates together plus a few element-wise passes on
 preallocated buffers, and backward gathers the parameter gradients of all steps in a few large
-products after its loop. The gates are computed as 1 / (1 + exp(-a)) (the LSTM's tanh gate as
-2 sigma(2a) - 1), so all the gates of a step go through one ``exp`` call: NumPy's ``exp`` is much
-faster than its ``tanh``.
+products after its loop. Inside the loops the products are ``np.dot(a, b, out=)`` on 2-D blocks
+(the same BLAS call as ``np.matmul`` on NumPy; on CuPy before version 14 ``matmul(out=)`` goes
+through a slower Python path, ``dot`` does not), and no element-wise call reads a view that
+overlaps its output (CuPy would copy it first). The gates are computed as 1 / (1 + exp(-a))
+(the LSTM's tanh gate as 2 sigma(2a) - 1), so all the gates of a step go through one ``exp``
+call: NumPy's ``exp`` is much faster than its ``tanh``.
 """
 
 from __future__ import annotations
@@ -296,7 +299,7 @@ class RNNLayer(RecurrentLayer):
         Gx += b_ih + b_hh
         for t in range(len(Gx)):
             h = H[t + 1]
-            np.matmul(H[t], W_hh, out=h)
+            np.dot(H[t], W_hh, out=h)
             h += Gx[t]
             np.tanh(h, out=h)
 
@@ -315,7 +318,7 @@ class RNNLayer(RecurrentLayer):
                 dh += dh_next
             np.multiply(dh, derivative[t], out=dA[t])
             if t:
-                np.matmul(dA[t], W_hh_T, out=dh_next)
+                np.dot(dA[t], W_hh_T, out=dh_next)
         return dA, dA
 
 
@@ -361,7 +364,7 @@ class LSTMLayer(RecurrentLayer):
         with np.errstate(over="ignore", under="ignore"):  # exp(large) = inf: the limit 0
             for t in range(len(Gx)):
                 a = Gx[t]  # becomes the gate values i, f, g, o in place
-                np.matmul(H[t], W_hh_scaled, out=hW)
+                np.dot(H[t], W_hh_scaled, out=hW)
                 a += hW
                 np.exp(a, out=a)
                 a += 1.0
@@ -422,7 +425,7 @@ class LSTMLayer(RecurrentLayer):
             np.multiply(D[t, :, 3 * hidden:], dh, out=dA[t, :, 3 * hidden:])
             if t:
                 dc *= G[t, :, hidden:2 * hidden]
-                np.matmul(dA[t], W_hh_T, out=dh_next)
+                np.dot(dA[t], W_hh_T, out=dh_next)
         return dA, dA
 
 
@@ -460,7 +463,7 @@ class GRULayer(RecurrentLayer):
         with np.errstate(over="ignore", under="ignore"):  # exp(large) = inf: the limit 0
             for t in range(steps):
                 gh = Gh[t]
-                np.matmul(H[t], W_hh_scaled, out=gh)
+                np.dot(H[t], W_hh_scaled, out=gh)
                 gh[:, two:] += b_hn
                 rz = RZ[t]
                 np.add(Gx[t, :, :two], gh[:, :two], out=rz)
@@ -522,7 +525,7 @@ class GRULayer(RecurrentLayer):
             np.multiply(dan, R[t], out=dg[:, two:])
             dg[:, :two] = dx[:, :two]
             if t:
-                np.matmul(dg, W_hh_T, out=dh_next)
+                np.dot(dg, W_hh_T, out=dh_next)
                 np.multiply(dh, Z[t], out=carry)
                 dh_next += carry
         return dGx, dGh
