@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from strict_array import StrictArray, counters, strict
+from strict_array import StrictArray, counters, exact, strict
 
 from dlscratch import (
     ELU,
@@ -281,6 +281,44 @@ def test_the_stand_in_refuses_implicit_conversion_and_host_arrays_as_cupy_does()
     np.testing.assert_array_equal(strict.asnumpy(y), np.exp(np.arange(6.0).reshape(2, 3)) * 2 + 1)
     before = counters.transfers
     assert float(np.sum(x)) == 15.0 and counters.transfers == before + 1
+
+
+def test_the_stand_in_behaves_as_cupy_where_cupy_differs_from_numpy():
+    """C-ordered element-wise results, 0-d reductions whose every use on the host is a counted
+    read, overlap copies counted; ``exact`` keeps NumPy's layouts (for comparisons that must
+    not depend on them)."""
+    host = np.arange(24.0).reshape(2, 3, 4)
+    for module, keeps_layout in ((strict, False), (exact, True)):
+        x = module.asarray(host).transpose(2, 0, 1)  # not C-contiguous
+        for result in (x + 1, np.exp(x), np.where(x > 3, x, 0), x.clip(0, 5),
+                       np.maximum(x, 0)):
+            assert result._data.strides == (x._data.strides if keeps_layout
+                                             else np.empty(x.shape).strides)
+        kept = np.add(x, 1, out=np.empty_like(x))  # out= keeps it on both
+        assert kept._data.strides == x._data.strides
+        total = x.sum()
+        assert isinstance(total, StrictArray) and total.ndim == 0
+        before = counters.transfers
+        if total > 3:  # the comparison is a 0-d device array; the `if` reads it
+            pass
+        assert float(x.max()) == 23.0 and int(x.min()) == 0 and total.item() == 276.0
+        assert counters.transfers - before == 4
+    x = strict.asarray(np.zeros((4, 6)))
+    before = counters.overlap_copies
+    np.add(x[:, :3], 1, out=x[:, 3:])  # bounds overlap: CuPy copies the input
+    view = x[:, :3]
+    np.add(view, 1, out=view)          # the output array itself: no copy
+    assert counters.overlap_copies - before == 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_training_on_the_exact_stand_in_equals_the_cpu_run_too(case):
+    """The same wall with NumPy's semantics (``exact``): the bit-for-bit comparison below runs
+    on the stand-in that behaves as CuPy; this one shows the wall itself changes nothing."""
+    cpu_net, _, cpu_history = _fit(case, "adam")
+    device_net, _, device_history = _fit(case, "adam", device=exact)
+    assert device_history.to_dict() == cpu_history.to_dict()
+    _assert_same_params(device_net, cpu_net)
 
 
 # ---------------------------------------------------------------------- bit for bit
