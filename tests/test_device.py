@@ -2,9 +2,13 @@
 
 ``strict`` (tests/strict_array.py) wraps NumPy arrays so that NumPy's dispatch reaches them but
 nothing else does: an implicit conversion, or a host array mixed into a device operation, raises
-TypeError as CuPy does. A network moved there with ``net.to(strict)`` therefore proves that no
-step falls back to NumPy, and since the stand-in computes with NumPy, its results must equal the
-CPU run to the last bit.
+TypeError as CuPy does. Where CuPy computes differently from NumPy it does as CuPy does
+(element-wise results C-ordered, reductions 0-d arrays whose every use on the host is a counted
+read, ``ufunc.at`` in a shuffled order, overlap copies counted). A network moved there with
+``net.to(strict)`` therefore proves that no step falls back to NumPy, and since the stand-in
+computes with NumPy, its results must equal the CPU run to the last bit: the layouts the code
+relies on survive CuPy's C-ordered results, and no sum depends on an atomic order. ``exact`` is
+the same wall with NumPy's semantics.
 
 To cover a new layer, add a ``Case`` to ``CASES`` (a network factory and its data); to cover a
 new optimizer, add a factory to ``OPTIMIZERS``. Every test below runs over them.

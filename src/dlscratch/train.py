@@ -456,8 +456,9 @@ class _Run:
         """Sum of loss * batch rows over a device epoch's batches, and whether every parameter
         is finite, read back in one transfer; the first non-finite loss stops the run as it
         would have at its batch."""
-        finite = np.stack([np.isfinite(param).all() for param in self.params]).all()
-        if all(backend.is_array(loss) for loss in losses):
+        flags = [np.isfinite(param).all() for param in self.params]
+        finite = np.stack(flags).all() if flags else np.bool_(True)
+        if all(backend.is_array(loss) for loss in losses) and backend.is_array(finite):
             values = backend.to_host(np.concatenate([np.stack(losses).astype(np.float64),
                                                      finite.astype(np.float64)[None]]))
             losses, finite = values[:-1].tolist(), bool(values[-1])
