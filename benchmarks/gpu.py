@@ -20,7 +20,17 @@ in both and every line says which was used.
 Workloads: ``mlp`` (784-256-128-10, ReLU) always; ``cnn`` (the book's chapter-5 network:
 Conv2D 16 5x5 tanh, then Dense 10) and ``lstm`` (LSTMLayer 256 on 25 steps of a 64-symbol
 sequence) when their layers are importable, else a line says they were skipped. Add one by
-writing a ``Workload`` and putting it in ``WORKLOADS``.
+writing a ``Workload`` and putting it in ``WORKLOADS``. ``text`` is the book's chapter-6 loop,
+``RNNTrainer`` on an LSTM of 256 units over Python's docstrings (dlscratch only: ms per
+iteration, the evaluations excluded).
+
+Beside the speed, every line says what a batch costs the device in transfers, counted on the
+CuPy stand-in of the tests (``tests/strict_array.py``: the same code path, CuPy's semantics,
+each read and upload counted; a GPU cannot count them): host reads per batch (each one makes
+the host wait for the GPU), uploads per batch, copies that transpose memory and NumPy calls
+dispatched (each a kernel launch on CuPy). On a real GPU, ``sync`` says whether a few training
+steps ran under ``cupyx.allow_synchronize(False)`` without synchronising (``ok``), did not
+(``SYNC``: the message is in the JSON record) or could not be checked (``n/a``).
 """
 
 from __future__ import annotations
@@ -228,6 +238,138 @@ def copy_weights(torch, net, model) -> None:
             param.copy_(torch.from_numpy(np.ascontiguousarray(array)))
 
 
+# ---------------------------------------------------------------------------- costs per batch
+def stand_in():
+    """The CuPy stand-in of the tests (``tests/strict_array.py``): its module and counters."""
+    tests = os.path.join(ROOT, "tests")
+    if tests not in sys.path:
+        sys.path.append(tests)
+    import strict_array
+
+    return strict_array.strict, strict_array.counters
+
+
+COUNTED = ("transfers", "uploads", "layout_copies")
+
+
+def _counts(counters) -> dict[str, float]:
+    counts = {name: getattr(counters, name) for name in COUNTED}
+    counts["calls"] = sum(counters.calls.values())
+    return counts
+
+
+def costs_per_batch(workload, data, host_net, batch: int = 4) -> dict[str, float]:
+    """Host reads, uploads, layout copies and dispatched calls per training batch of
+    ``Trainer.fit`` on the stand-in: two runs of one epoch, 2 and 6 batches of ``batch`` rows,
+    their difference divided by 4 (what the epoch's fixed costs cancel out of)."""
+    import dlscratch as dls
+
+    module, counters = stand_in()
+    X, y = data[0], data[1]
+
+    def run(batches: int) -> dict[str, float]:
+        net = workload.network(dls)
+        net.build(workload.input_shape(data))
+        net.load_state_dict(host_net.state_dict())
+        net.to(module)
+        rows = slice(0, batches * batch)
+        before = _counts(counters)
+        dls.Trainer(net, dls.SGDMomentum(lr=LR, momentum=MOMENTUM)).fit(
+            X[rows], y[rows], epochs=1, batch_size=batch, seed=ORDER_SEED,
+            early_stopping=False, verbose=False)
+        return {name: value - before[name] for name, value in _counts(counters).items()}
+
+    few, many = run(2), run(6)
+    return {name: (many[name] - few[name]) / 4 for name in few}
+
+
+def sync_check(workload, data, batch, device, host_net) -> tuple[str, str | None]:
+    """A few training steps on the GPU under ``cupyx.allow_synchronize(False)``: ("ok", None),
+    ("SYNC", message) when one synchronised, or ("n/a", why) where it cannot be checked."""
+    import dlscratch as dls
+
+    module = dls.backend.resolve_device(device).module
+    if getattr(module, "__name__", "") != "cupy":
+        return "n/a", "not CuPy"
+    try:
+        import cupyx
+
+        allow_synchronize = cupyx.allow_synchronize
+    except (ImportError, AttributeError):
+        return "n/a", "cupyx.allow_synchronize is not in this CuPy"
+    net = workload.network(dls)
+    net.build(workload.input_shape(data))
+    net.load_state_dict(host_net.state_dict())
+    net.to(device)
+    optimizer = dls.SGDMomentum(lr=LR, momentum=MOMENTUM)
+    optimizer.net = net
+    X = dls.backend.to_module(data[0][:3 * batch], module)
+    y = dls.backend.to_module(data[1][:3 * batch], module)
+    with dls.backend.on_device(net.device):
+        net._train_batch_checked(X[:batch], y[:batch], read=False)  # first step: allocations
+        optimizer.step()
+        module.cuda.get_current_stream().synchronize()
+        try:
+            with allow_synchronize(False):
+                for start in (batch, 2 * batch):
+                    net._train_batch_checked(X[start:start + batch], y[start:start + batch],
+                                             read=False)
+                    optimizer.step()
+        except Exception as error:  # noqa: BLE001 - cupyx.DeviceSynchronized, reported
+            return "SYNC", f"{type(error).__name__}: {error}"
+    return "ok", None
+
+
+# ---------------------------------------------------------------------------- the text loop
+def run_text(args, device) -> dict[str, Any]:
+    """ms per iteration of ``RNNTrainer.train`` (LSTM 256, sequences of 25, batch 32) on
+    ``device``, evaluations excluded (two runs of N and 3N iterations, their difference), and
+    its costs per iteration counted on the stand-in the same way."""
+    import dlscratch as dls
+    from dlscratch.layers import LSTMLayer
+    from dlscratch.text import RNNModel, RNNTrainer, stdlib_docstrings
+
+    text = stdlib_docstrings(max_chars=200_000)
+    vocabulary = len(set(text))
+
+    def trainer(where, length: int = 25, hidden: int = HIDDEN, batch: int = 32):
+        model = RNNModel([LSTMLayer(hidden, vocabulary, weight_scale=0.01)],
+                         sequence_length=length, vocab_size=vocabulary,
+                         loss=dls.SoftmaxCrossEntropy(), seed=INIT_SEED)
+        model.to(where)
+        return RNNTrainer(model=model, optim=dls.AdaGrad(lr=0.01, gradient_clipping=True),
+                          batch_size=batch, text=text, validation_fraction=0.01,
+                          sample_length=1, verbose=False)
+
+    module = dls.backend.resolve_device(device).module
+    synchronize = _synchronizer(module)
+    iterations = max(4, args.text_iterations)
+
+    def timed(n: int) -> float:
+        run = trainer(device)
+        run.train(3)  # warm-up
+        synchronize()
+        start = time.perf_counter()
+        run.train(n, sample_every=n)
+        synchronize()
+        return time.perf_counter() - start
+
+    walls = [timed(3 * iterations) - timed(iterations) for _ in range(args.repeats)]
+    record = {"workload": "text", "batch": 32, "device": str(device),
+              "ms_per_batch": 1000 * min(walls) / (2 * iterations)}
+    strict, counters = stand_in()
+
+    def counted(n: int) -> dict[str, float]:
+        run = trainer(strict, hidden=16, batch=4)
+        before = _counts(counters)
+        run.train(n, sample_every=n)
+        return {name: value - before[name] for name, value in _counts(counters).items()}
+
+    few, many = counted(2), counted(6)
+    record.update({f"{name}_per_batch": (many[name] - few[name]) / 4 for name in few})
+    return record
+
+
 # ---------------------------------------------------------------------------- the systems
 def run_dlscratch(workload, data, batch, epochs, repeats, device, host_net):
     """(samples/s runs, test accuracy) of dlscratch on ``device`` (a fresh net per run)."""
@@ -344,7 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda",
                         help="cuda, cuda:N, or cpu for the dry run (default cuda)")
-    parser.add_argument("--workloads", default="mlp,cnn,lstm")
+    parser.add_argument("--workloads", default="mlp,cnn,lstm,text")
+    parser.add_argument("--text-iterations", type=int, default=50,
+                        help="timed iterations of the text workload (N, then 3N)")
     parser.add_argument("--batches", default="32,256,4096,65536")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; the fastest counts")
@@ -384,10 +528,30 @@ def main(argv: list[str] | None = None) -> int:
           f"momentum {MOMENTUM}; {args.epochs} timed epoch(s), best of {args.repeats}")
     batches = [int(b) for b in args.batches.split(",")]
     header = (f"{'workload':8} {'batch':>6} {'dlscratch/s':>12} {'torch/s':>12} {'ratio':>6} "
-              f"{'acc device':>10} {'acc cpu':>8} {'diff':>6} {'acc torch':>9}")
+              f"{'acc device':>10} {'acc cpu':>8} {'diff':>6} {'acc torch':>9} "
+              f"{'ms/batch':>9} {'reads/b':>7} {'uploads/b':>9} {'copies/b':>8} "
+              f"{'calls/b':>7} {'sync':>4}")
+    cost_note = ("reads/b, uploads/b, copies/b (memory transposed), calls/b (NumPy calls "
+                 "dispatched): per training batch, counted on the CuPy stand-in "
+                 "(tests/strict_array.py); sync: cupyx.allow_synchronize(False) over two GPU "
+                 "steps")
     printed_header = False
     records = []
     for name in args.workloads.split(","):
+        if name == "text":
+            try:
+                record = run_text(args, device)
+            except Exception as error:  # noqa: BLE001 - reported like any workload's
+                record = {"workload": "text", "error": f"{type(error).__name__}: {error}"}
+                print(f"text     failed: {record['error']}")
+            else:
+                print(f"text: RNNTrainer, LSTM {HIDDEN}, 25 steps, batch 32, Python's docstrings: "
+                      f"{record['ms_per_batch']:.2f} ms/iteration; per iteration "
+                      f"{record['transfers_per_batch']:g} reads, {record['uploads_per_batch']:g} "
+                      f"uploads, {record['layout_copies_per_batch']:g} layout copies, "
+                      f"{record['calls_per_batch']:g} calls (stand-in)")
+            records.append({**record, **info})
+            continue
         workload = WORKLOADS.get(name)
         if workload is None:
             raise SystemExit(f"gpu.py: unknown workload {name!r}; expected one of "
@@ -400,6 +564,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         data_name, (X, y, X_test, y_test) = workload.data(args)
         print(f"{name}: data {data_name}")
+        import dlscratch
+
+        counting_net = workload.network(dlscratch).build(workload.input_shape((X,)))
+        costs = costs_per_batch(workload, (X, y, X_test, y_test), counting_net)
         for batch in batches:
             X_train, y_train = tiled(X, y, max(args.rows, 8 * batch))
             data = (X_train, y_train, X_test, y_test)
@@ -407,11 +575,16 @@ def main(argv: list[str] | None = None) -> int:
 
             host_net = workload.network(dlscratch).build(workload.input_shape(data))
             record = {"workload": name, "batch": batch, "device": str(device),
-                      "rows": len(X_train), "data": data_name, **info}
+                      "rows": len(X_train), "data": data_name, **info,
+                      **{f"{key}_per_batch": value for key, value in costs.items()}}
             try:
                 runs, acc = run_dlscratch(workload, data, batch, args.epochs, args.repeats,
                                           device, host_net)
-                record.update(dlscratch_per_s=max(runs), dlscratch_runs=runs, accuracy=acc)
+                record.update(dlscratch_per_s=max(runs), dlscratch_runs=runs, accuracy=acc,
+                              ms_per_batch=1000 * batch / max(runs))
+                record["sync"], sync_error = sync_check(workload, data, batch, device, host_net)
+                if sync_error:
+                    record["sync_detail"] = sync_error
                 if not args.no_cpu_check:
                     record["accuracy_cpu"] = acc if on_cpu else run_dlscratch(
                         workload, data, batch, args.epochs, 1, "cpu", host_net)[1]
@@ -427,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                 records.append(record)
                 continue
             if not printed_header:
+                print(cost_note)
                 print(header)
                 printed_header = True
             diff = record.get("accuracy", math.nan) - record.get("accuracy_cpu", math.nan)
@@ -434,7 +608,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{record.get('torch_per_s', math.nan):>12,.0f} "
                   f"{record.get('ratio', math.nan):>6.2f} {record['accuracy']:>9.2f}% "
                   f"{record.get('accuracy_cpu', math.nan):>7.2f}% {diff:>+6.2f} "
-                  f"{record.get('accuracy_torch', math.nan):>8.2f}%")
+                  f"{record.get('accuracy_torch', math.nan):>8.2f}% "
+                  f"{record['ms_per_batch']:>9.3f} {costs['transfers']:>7g} "
+                  f"{costs['uploads']:>9g} {costs['layout_copies']:>8g} {costs['calls']:>7g} "
+                  f"{record['sync']:>4}")
             records.append(record)
     if args.json:
         with open(args.json, "a") as handle:

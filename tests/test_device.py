@@ -2,9 +2,13 @@
 
 ``strict`` (tests/strict_array.py) wraps NumPy arrays so that NumPy's dispatch reaches them but
 nothing else does: an implicit conversion, or a host array mixed into a device operation, raises
-TypeError as CuPy does. A network moved there with ``net.to(strict)`` therefore proves that no
-step falls back to NumPy, and since the stand-in computes with NumPy, its results must equal the
-CPU run to the last bit.
+TypeError as CuPy does. Where CuPy computes differently from NumPy it does as CuPy does
+(element-wise results C-ordered, reductions 0-d arrays whose every use on the host is a counted
+read, ``ufunc.at`` in a shuffled order, overlap copies counted). A network moved there with
+``net.to(strict)`` therefore proves that no step falls back to NumPy, and since the stand-in
+computes with NumPy, its results must equal the CPU run to the last bit: the layouts the code
+relies on survive CuPy's C-ordered results, and no sum depends on an atomic order. ``exact`` is
+the same wall with NumPy's semantics.
 
 To cover a new layer, add a ``Case`` to ``CASES`` (a network factory and its data); to cover a
 new optimizer, add a factory to ``OPTIMIZERS``. Every test below runs over them.
@@ -12,13 +16,16 @@ new optimizer, add a factory to ``OPTIMIZERS``. Every test below runs over them.
 
 from __future__ import annotations
 
+import collections
+import copy
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from strict_array import StrictArray, counters, strict
+from strict_array import StrictArray, counters, exact, strict
 
 from dlscratch import (
     ELU,
@@ -280,6 +287,44 @@ def test_the_stand_in_refuses_implicit_conversion_and_host_arrays_as_cupy_does()
     assert float(np.sum(x)) == 15.0 and counters.transfers == before + 1
 
 
+def test_the_stand_in_behaves_as_cupy_where_cupy_differs_from_numpy():
+    """C-ordered element-wise results, 0-d reductions whose every use on the host is a counted
+    read, overlap copies counted; ``exact`` keeps NumPy's layouts (for comparisons that must
+    not depend on them)."""
+    host = np.arange(24.0).reshape(2, 3, 4)
+    for module, keeps_layout in ((strict, False), (exact, True)):
+        x = module.asarray(host).transpose(2, 0, 1)  # not C-contiguous
+        for result in (x + 1, np.exp(x), np.where(x > 3, x, 0), x.clip(0, 5),
+                       np.maximum(x, 0)):
+            assert result._data.strides == (x._data.strides if keeps_layout
+                                             else np.empty(x.shape).strides)
+        kept = np.add(x, 1, out=np.empty_like(x))  # out= keeps it on both
+        assert kept._data.strides == x._data.strides
+        total = x.sum()
+        assert isinstance(total, StrictArray) and total.ndim == 0
+        before = counters.transfers
+        if total > 3:  # the comparison is a 0-d device array; the `if` reads it
+            pass
+        assert float(x.max()) == 23.0 and int(x.min()) == 0 and total.item() == 276.0
+        assert counters.transfers - before == 4
+    x = strict.asarray(np.zeros((4, 6)))
+    before = counters.overlap_copies
+    np.add(x[:, :3], 1, out=x[:, 3:])  # bounds overlap: CuPy copies the input
+    view = x[:, :3]
+    np.add(view, 1, out=view)          # the output array itself: no copy
+    assert counters.overlap_copies - before == 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_training_on_the_exact_stand_in_equals_the_cpu_run_too(case):
+    """The same wall with NumPy's semantics (``exact``): the bit-for-bit comparison below runs
+    on the stand-in that behaves as CuPy; this one shows the wall itself changes nothing."""
+    cpu_net, _, cpu_history = _fit(case, "adam")
+    device_net, _, device_history = _fit(case, "adam", device=exact)
+    assert device_history.to_dict() == cpu_history.to_dict()
+    _assert_same_params(device_net, cpu_net)
+
+
 # ---------------------------------------------------------------------- bit for bit
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("case", CASES, ids=repr)
@@ -295,28 +340,62 @@ def test_training_on_the_device_equals_the_cpu_run_bit_for_bit(case, optimizer):
     np.testing.assert_array_equal(prediction, cpu_net.predict(X_test))
 
 
-# Embedding reads its ids' min and max once per batch: an id out of range would otherwise
-# index silently on a device (CuPy wraps), so that one read is kept on purpose; the test below
-# shows it is the only one.
-READS_PER_BATCH = {"embedding-lstm-gru": 1}
+# Copies per batch that change the memory order (counted by the stand-in), each unavoidable:
+# the user's NCHW images to channel-major, once, at the first convolution; GlobalAvgPool's
+# (channels, batch) means turned to (batch, channels) rows (a few hundred numbers); a recurrent
+# layer's input gradient from its time-major buffer back to (batch, time, features). Before
+# issue 23, CuPy's C-ordered element-wise results cost every convolution and pooling one more.
+LAYOUT_COPIES_PER_BATCH = {"conv-maxpool": 1, "conv-stride-avgpool-batchnorm": 2,
+                           "conv-book-flatten-batchnorm-dense": 1, "embedding-lstm-gru": 2}
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.name not in READS_PER_BATCH], ids=repr)
-def test_a_device_batch_reads_nothing_back_and_uploads_nothing(case):
-    """Transfers per batch, measured as the difference between two runs that differ only in
-    their number of batches: the batch losses are read once per epoch, all together; the data
-    went up once."""
+def _per_batch(case: Case, optimizer: str = "adam-cosine-clip", **options) -> dict[str, float]:
+    """What one more batch costs on the stand-in: the difference between two runs that differ
+    only in their number of batches, divided by the number of extra batches."""
+    names = ("transfers", "uploads", "overlap_copies", "layout_copies")
+
     def counted(batch_size):
-        before = counters.transfers, counters.uploads
-        _fit(case, "adam-cosine-clip", device=strict, batch_size=batch_size, eval_every=100)
-        return counters.transfers - before[0], counters.uploads - before[1]
+        before = [getattr(counters, name) for name in names]
+        _fit(case, optimizer, device=strict, batch_size=batch_size, eval_every=100, **options)
+        return [getattr(counters, name) - b for name, b in zip(names, before)]
 
     n = len(case.data()[0])
-    (transfers_few, uploads_few), (transfers_many, uploads_many) = counted(n), counted(4)
-    extra_batches = FIT["epochs"] * (n // 4 - 1)
+    few, many = counted(n), counted(4)
+    extra_batches = options.get("epochs", FIT["epochs"]) * (n // 4 - 1)
     assert extra_batches > 0
-    assert transfers_many == transfers_few  # no read per batch: the device never waits
-    assert uploads_many == uploads_few
+    return {name: (m - f) / extra_batches for name, f, m in zip(names, few, many)}
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_a_device_batch_reads_nothing_back_uploads_nothing_and_keeps_its_layouts(case):
+    """The batch losses (and whether the parameters are finite) are read once per epoch, all
+    together; the data went up once; no element-wise call makes CuPy copy an overlapping input;
+    the only layout copies are those listed in LAYOUT_COPIES_PER_BATCH."""
+    cost = _per_batch(case)
+    assert cost["transfers"] == 0  # no read per batch: the device never waits
+    assert cost["uploads"] == 0
+    assert cost["overlap_copies"] == 0
+    assert cost["layout_copies"] == LAYOUT_COPIES_PER_BATCH.get(case.name, 0)
+
+
+def test_the_training_data_is_on_the_device_exactly_once():
+    """Shuffling gathers each batch through a permutation: no second copy of the data set,
+    whether fit uploads it or the user gives device arrays (over the device limit too)."""
+    case = _case("conv-maxpool")
+    X, y, X_test, y_test = case.data()
+    for given, limit in (("host", 2 ** 30), ("device", 2 ** 30), ("device", 0)):
+        data = (X, y) if given == "host" else (strict.asarray(X), strict.asarray(y))
+        net = case.network().to(strict)
+        trainer = Trainer(net, SGD(lr=0.01))
+        trainer.device_data_limit = limit
+        counters.allocations = []
+        try:
+            trainer.fit(*data, epochs=3, batch_size=8, verbose=False)
+            copies_of_X = [shape for shape in counters.allocations if shape == X.shape]
+        finally:
+            counters.allocations = None
+        # fit's upload of host data, and nothing else: no shuffled copy per run or per epoch
+        assert len(copies_of_X) == (1 if given == "host" else 0), (given, limit)
 
 
 def test_data_over_the_device_limit_is_copied_batch_by_batch_with_the_same_result(monkeypatch):
@@ -682,12 +761,18 @@ def cupy(monkeypatch):
     return install_fake_cupy(monkeypatch)
 
 
-def test_cuda_names_pick_the_gpu_and_make_it_current(cupy):
+def test_cuda_names_pick_the_gpu_and_use_it_only_for_the_network(cupy):
     net = _case("dense-sigmoid-mse").network().to("cuda:1")
     assert net.device == "cuda:1" and net.device == "cuda" and net.device != "cuda:0"
-    assert net.device.index == 1 and cupy.state.used == [1]
+    assert net.device.index == 1
+    # to() works on GPU 1 and leaves the current GPU as it was (issue 23: a network's arrays go
+    # to its own GPU through backend.on_device, not by changing the current one for good)
+    assert cupy.state.current == 0
     assert NeuralNetwork([Dense(1, Linear())], MeanSquaredError(), device="cuda").device \
-        == "cuda:1"  # "cuda" is the current GPU
+        == "cuda:0"  # "cuda" is the current GPU
+    cupy.cuda.Device(1).use()
+    assert NeuralNetwork([Dense(1, Linear())], MeanSquaredError(), device="cuda").device \
+        == "cuda:1"
     # the module object itself
     assert _case("dense-sigmoid-mse").network().to(cupy).device == "cuda:1"
     with pytest.raises(ValueError, match=r"'cuda:2' does not exist.*cuda:0 to cuda:1"):
@@ -700,7 +785,7 @@ def test_training_through_cupys_code_paths_equals_the_cpu_run(cupy):
     case = _case("dense-gelu-labels")
     cpu_net, _, cpu_history = _fit(case, "adam-cosine-clip")
     gpu_net, _, gpu_history = _fit(case, "adam-cosine-clip", device="cuda:0")
-    assert all(type(p) is FakeCupyArray for p in gpu_net.params())
+    assert all(isinstance(p, FakeCupyArray) for p in gpu_net.params())
     assert gpu_history.to_dict() == cpu_history.to_dict()
     for ours, theirs in zip(_host(gpu_net.params()), cpu_net.params()):
         np.testing.assert_array_equal(ours, theirs)
@@ -726,17 +811,211 @@ def test_a_device_is_its_name_as_a_string():
     assert repr(device) == "Device('cpu')" and device.type == "cpu"
 
 
-def test_an_embedding_network_reads_one_value_pair_per_batch_and_nothing_else():
+def test_embedding_ids_are_checked_once_per_fit_and_on_the_host_before_an_upload():
+    """Trainer.fit checks the ids of the whole data set at the door (free on the host), so a
+    batch reads nothing (see the test above); predict checks a host batch before uploading it
+    (free) and a device batch with one read of one flag, not two (min and max)."""
     case = _case("embedding-lstm-gru")
+    X, y, X_test, y_test = case.data()
+    net = case.network().to(strict)
+    Trainer(net, SGD(lr=0.05)).fit(X, y, epochs=1, batch_size=8, verbose=False)
+    on_device = strict.asarray(X_test)
 
-    def counted(batch_size: int) -> int:
-        net = case.network().to(strict)
-        X, y, X_test, y_test = case.data()
+    def reads(run) -> int:
         before = counters.transfers
-        Trainer(net, SGD(lr=0.05)).fit(X, y, epochs=2, batch_size=batch_size, seed=3)
+        run()
         return counters.transfers - before
 
-    n = len(case.data()[0])
-    extra_batches = 2 * (n // 4 - n // n)
-    # the ids' min and max: two reads per extra batch, nothing more
-    assert counted(4) - counted(n) == 2 * READS_PER_BATCH[case.name] * extra_batches
+    assert reads(lambda: net.predict(X_test, batch_size=4, to_host=False)) == 0
+    batches = -(-len(X_test) // 4)
+    assert reads(lambda: net.predict(on_device, batch_size=4, to_host=False)) == batches
+    for bad in (X_test + 7, X_test - 8):
+        with pytest.raises(ValueError, match=r"ids holds (-8|13), out of range.*\[0, 6\]"):
+            net.predict(bad)
+        with pytest.raises(ValueError, match=r"ids holds (-8|13), out of range"):
+            net.predict(strict.asarray(bad))
+        with pytest.raises(ValueError, match=r"Trainer.fit: X_train holds (-8|13), out of range"):
+            Trainer(case.network().to(strict), SGD(lr=0.05)).fit(bad, y_test, epochs=1,
+                                                                 verbose=False)
+    assert not net.layers[0].ids_checked  # the trust ends with the call that checked
+
+
+def test_embedding_gradients_repeat_exactly_where_ufunc_at_would_not():
+    """The stand-in adds ``ufunc.at`` in a shuffled order, as CuPy's atomic scatter-add; the
+    Embedding's sorted segmented sum gives the same bits on every run, equal to the CPU's."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 5, size=(64, 9))
+    grad = rng.standard_normal((64, 9, 3)).astype(np.float32)
+    flat_ids, rows = strict.asarray(ids.reshape(-1)), strict.asarray(grad.reshape(-1, 3))
+
+    def scatter():
+        out = np.zeros_like(strict.asarray(np.zeros((5, 3), np.float32)))
+        np.add.at(out, flat_ids, rows)
+        return strict.asnumpy(out)
+
+    scattered = [scatter() for _ in range(6)]
+    assert any(not np.array_equal(scattered[0], other) for other in scattered[1:])
+
+    from dlscratch.recurrent import rows_summed_by_id
+
+    ours = [strict.asnumpy(rows_summed_by_id(flat_ids, rows, 6)) for _ in range(3)]
+    cpu = rows_summed_by_id(ids.reshape(-1), grad.reshape(-1, 3), 6)
+    in_order = np.zeros((6, 3), np.float32)
+    np.add.at(in_order, ids.reshape(-1), grad.reshape(-1, 3))
+    for result in ours:
+        np.testing.assert_array_equal(result, cpu)
+    np.testing.assert_allclose(cpu, in_order, rtol=1e-5, atol=1e-5)  # the same sums
+    assert not cpu[5].any()  # an id that does not occur
+
+
+# ---------------------------------------------------------------------- the text trainer
+TEXT = ("the quick brown fox jumps over the lazy dog; " * 12)
+
+
+def _text_trainer(embedding: bool, device=None, loss=None):
+    from dlscratch.text import RNNModel, RNNTrainer
+
+    vocab = len(set(TEXT))
+    layers = [Embedding(vocab, 6), LSTMLayer(8, vocab)] if embedding else [LSTMLayer(8, vocab)]
+    model = RNNModel(layers, sequence_length=7, vocab_size=vocab,
+                     loss=loss or SoftmaxCrossEntropy(), seed=3)
+    if device is not None:
+        model.to(device)
+    return RNNTrainer(model=model, optim=Adam(lr=0.01), batch_size=5, text=TEXT, seed=1,
+                      sample_length=5, verbose=False)
+
+
+@pytest.mark.parametrize("embedding", [False, True], ids=["one-hot", "embedding"])
+def test_rnn_trainer_on_the_device_equals_the_cpu_and_an_iteration_reads_nothing(embedding):
+    cpu = _text_trainer(embedding)
+    cpu_history = cpu.train(12, sample_every=6)
+    device = _text_trainer(embedding, strict)
+    history = device.train(12, sample_every=6)
+    assert history.losses == cpu_history.losses and history.iterations == list(range(1, 13))
+    assert history.val_perplexity == cpu_history.val_perplexity
+    assert history.samples == cpu_history.samples
+    _assert_same_params(device.model, cpu.model)
+
+    def counted(iterations: int) -> tuple[int, int]:
+        trainer = _text_trainer(embedding, strict)
+        before = counters.transfers, counters.uploads
+        trainer.train(iterations, sample_every=1000)  # one evaluation, at the end
+        return counters.transfers - before[0], counters.uploads - before[1]
+
+    few, many = counted(2), counted(9)
+    assert many == few  # seven more iterations: no read, no upload
+
+
+def test_rnn_trainer_on_the_device_reports_a_diverged_loss_with_its_iteration():
+    from dlscratch.text import RNNTrainer
+
+    messages = []
+    for device in ("cpu", strict):
+        model = _text_trainer(False, device).model
+        trainer = RNNTrainer(model=model, optim=SGD(lr=1e38), batch_size=5, text=TEXT,
+                             verbose=False)
+        with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError) as caught:
+            trainer.train(30, sample_every=15)
+        messages.append(str(caught.value))
+    found = [re.search(r"the loss became (nan|inf) at iteration (\d+)", m) for m in messages]
+    assert all(found) and found[0].groups() == found[1].groups()
+    assert "read at each evaluation" in messages[1]
+
+
+# ---------------------------------------------------------------------- two GPUs, checks, output
+def test_two_networks_on_two_gpus_each_keep_their_arrays_on_their_own(cupy):
+    """CuPy puts every new array on the *current* GPU; the fake one refuses, as CuPy without
+    peer access, an operation on arrays of another GPU. Each network works on its own."""
+    case = _case("conv-stride-avgpool-batchnorm")
+    X, y, X_test, y_test = case.data()
+    cpu_net, _, cpu_history = _fit(case, "adam")
+    nets = [case.network().to("cuda:0"), case.network().to("cuda:1")]
+    histories = []
+    for net in nets:  # GPU 0 stays current all along
+        trainer = Trainer(net, OPTIMIZERS["adam"]())
+        histories.append(trainer.fit(X, y, X_test, y_test, **FIT))
+        assert cupy.state.current == 0
+    for net, history in zip(nets, histories):
+        assert {p.device_id for p in net.params_and_buffers()} == {net.device.index}
+        assert history.to_dict() == cpu_history.to_dict()
+        _assert_same_params(net, cpu_net)
+        np.testing.assert_array_equal(net.predict(X_test), cpu_net.predict(X_test))
+        out = net.predict(X_test, to_host=False)
+        assert out.device_id == net.device.index
+    # without the device's context the fake GPU refuses, as CuPy would
+    with pytest.raises(ValueError, match=r"array resides \(1\) is different from the current "
+                                         r"device \(0\)"):
+        np.exp(nets[1].params()[0])
+
+
+@pytest.mark.parametrize("name", ["dense-float64", "conv-stride-avgpool-batchnorm"])
+def test_gradcheck_works_on_a_device_network(name):
+    from dlscratch.gradcheck import check_network, check_operation
+
+    def network():
+        net = _case(name).network()
+        if net.dtype != np.float64:
+            net = NeuralNetwork(copy.deepcopy(net.layers), net.loss, seed=net.seed,
+                                dtype=np.float64)
+        return net
+
+    X, y = (array[:3] for array in _case(name).data()[:2])
+    cpu_errors = check_network(network(), X, y)
+    device_net = network().to(strict)
+    device_errors = check_network(device_net, X, y)
+    assert device_errors == cpu_errors  # the same numbers, read back
+    assert all(isinstance(p, StrictArray) for p in device_net.params())
+    errors = check_operation(Tanh(), strict.asarray(np.linspace(-2, 2, 12).reshape(3, 4)))
+    assert errors["input"] < 1e-6
+
+
+def test_conv_testing_prints_the_books_lines_on_a_device_too(capsys):
+    case = _case("conv-maxpool")
+    X, y, X_test, y_test = case.data()
+    printed = []
+    for device in ("cpu", strict):
+        net = case.network().to(device)
+        Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test, epochs=1, batch_size=2,
+                                       eval_every=1, conv_testing=True)
+        printed.append([line for line in capsys.readouterr().out.splitlines()
+                        if line.startswith("batch ")])
+    assert printed[0] == printed[1] == [f"batch {i} loss {line.split()[-1]}"
+                                        for i, line in zip((0, 10), printed[0])]
+    assert len(printed[0]) == 2  # 12 batches: 0 and 10
+
+
+def test_regression_metrics_on_the_device_equal_the_cpus():
+    from dlscratch.metrics import evaluation_metrics
+
+    rng = np.random.default_rng(0)
+    prediction = rng.standard_normal((200, 2)).astype(np.float32)
+    target = (prediction + 0.3 * rng.standard_normal((200, 2))).astype(np.float32)
+    on_host = evaluation_metrics(MeanSquaredError(), prediction, target)
+    before = counters.transfers
+    on_device = evaluation_metrics(MeanSquaredError(), strict.asarray(prediction),
+                                   strict.asarray(target))
+    assert on_device == on_host and counters.transfers - before == 3  # mae, rmse, r2
+    exact = prediction.astype(np.float64) - target
+    assert on_host["rmse"] == pytest.approx(np.sqrt((exact ** 2).mean()), rel=1e-6)
+
+
+@pytest.mark.parametrize("layer, per_step", [(RNNLayer, 6), (LSTMLayer, 19), (GRULayer, 20)],
+                         ids=["rnn", "lstm", "gru"])
+def test_recurrent_steps_dispatch_few_calls_and_no_matmul_with_out(layer, per_step):
+    """What one more time step costs a training batch (forward and backward), in NumPy calls
+    dispatched to the device: each is a kernel launch on CuPy. The per-step products are
+    ``np.dot(out=)`` (``cupy.matmul(out=)`` takes a slow Python path before CuPy 14)."""
+    def calls(steps: int) -> collections.Counter:
+        net = NeuralNetwork([layer(6, 3)], SoftmaxCrossEntropy(), seed=1).to(strict)
+        X = strict.asarray(np.random.default_rng(0).standard_normal((4, steps, 3))
+                           .astype(np.float32))
+        y = strict.asarray(np.zeros((4, steps), np.int64))
+        net.train_batch(X, y)
+        counters.calls.clear()
+        net.train_batch(X, y)
+        return collections.Counter(counters.calls)
+
+    few, many = calls(5), calls(15)
+    extra = {name: (many[name] - few[name]) / 10 for name in many}
+    assert sum(extra.values()) == per_step
+    assert extra.get("matmul", 0) == 0 and extra["dot"] == 2  # h W_hh, and its gradient

@@ -23,15 +23,26 @@ def test_the_gpu_benchmark_dry_run_on_the_cpu(tmp_path):
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", "gpu.py"), "--device", "cpu",
          "--batches", "16,64", "--rows", "256", "--epochs", "1", "--repeats", "1",
-         "--data", "synthetic", "--json", str(records_path)],
+         "--data", "synthetic", "--text-iterations", "4", "--json", str(records_path)],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "device: cpu" in done.stdout and "full float32" in done.stdout, done.stdout
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     assert not [r for r in records if "error" in r], records
-    trained = [r for r in records if "skipped" not in r]
+    trained = [r for r in records if "skipped" not in r and r["workload"] != "text"]
     assert {(r["workload"], r["batch"]) for r in trained} >= {("mlp", 16), ("mlp", 64)}
+    # what a batch costs the device, counted on the stand-in: no read back, no upload, and
+    # (for the CNN) the one layout copy of the user's images
+    for record in trained:
+        assert record["transfers_per_batch"] == 0 and record["uploads_per_batch"] == 0, record
+        assert record["layout_copies_per_batch"] == (1 if record["workload"] == "cnn" else 0)
+        assert record["calls_per_batch"] > 0 and record["ms_per_batch"] > 0
+        assert record["sync"] == "n/a"  # no GPU: nothing to check the synchronisation on
+    (text,) = [r for r in records if r["workload"] == "text"]
+    assert text["ms_per_batch"] > 0 and text["transfers_per_batch"] == 0
+    assert text["uploads_per_batch"] == 0
+    assert "ms/iteration; per iteration 0 reads, 0 uploads" in done.stdout
     for record in trained:
         assert record["dlscratch_per_s"] > 0 and record["torch_per_s"] > 0
         assert record["ratio"] == record["dlscratch_per_s"] / record["torch_per_s"]
@@ -71,6 +82,7 @@ def test_the_gpu_benchmark_runs_dlscratch_through_cupys_code_paths(monkeypatch, 
     assert "device: cuda:0" in out
     (record,) = [json.loads(line) for line in records_path.read_text().splitlines()]
     assert record["device"] == "cuda:0" and record["dlscratch_per_s"] > 0
+    assert record["transfers_per_batch"] == 0 and record["sync"] == "n/a"  # no cupyx here
     assert record["accuracy"] == record["accuracy_cpu"]  # the fake computes with NumPy
     assert "torch_per_s" not in record
 

@@ -1,4 +1,9 @@
-"""Activation functions: operations without parameters, applied element by element."""
+"""Activation functions: operations without parameters, applied element by element.
+
+A result keeps the memory layout of the array it is computed from (``out=np.empty_like(x)``):
+NumPy's ufuncs would follow their operands by themselves, CuPy's return C-ordered arrays, and
+the channel-major layout of convolution outputs (``conv.py``) must survive an activation.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ class InPlaceActivation(Operation):
 
     in_place = False
 
-    def _target(self) -> np.ndarray | None:
-        """Where the output goes: the input itself when in place, else a new array."""
-        return self.input_ if self.in_place else None
+    def _target(self) -> np.ndarray:
+        """Where the output goes: the input itself when in place, else a new array laid out as
+        the input."""
+        return self.input_ if self.in_place else np.empty_like(self.input_)
 
 
 class Sigmoid(InPlaceActivation):
@@ -46,7 +52,9 @@ class Sigmoid(InPlaceActivation):
         return out
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad * self.output * (1.0 - self.output)
+        grad = np.multiply(output_grad, self.output, out=np.empty_like(output_grad))
+        grad *= 1.0 - self.output
+        return grad
 
 
 class Tanh(InPlaceActivation):
@@ -57,7 +65,7 @@ class Tanh(InPlaceActivation):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         # (1 - out^2) * dL/dout in one new array (three passes, no temporaries)
-        grad = np.multiply(self.output, self.output)
+        grad = np.multiply(self.output, self.output, out=np.empty_like(output_grad))
         np.subtract(1.0, grad, out=grad)
         grad *= output_grad
         return grad
@@ -71,7 +79,7 @@ class ReLU(InPlaceActivation):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         # a product with the boolean mask: four times faster than np.where(mask, grad, 0)
-        return output_grad * (self.output > 0)
+        return np.multiply(output_grad, self.output > 0, out=np.empty_like(output_grad))
 
 
 class LeakyReLU(Operation):
@@ -83,10 +91,12 @@ class LeakyReLU(Operation):
         self.alpha = float(alpha)
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        return np.where(self.input_ > 0, self.input_, self.input_ * self.alpha)
+        x = self.input_
+        return _laid_out_as(np.where(x > 0, x, x * self.alpha), x)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return np.where(self.input_ > 0, output_grad, output_grad * self.alpha)
+        return _laid_out_as(np.where(self.input_ > 0, output_grad, output_grad * self.alpha),
+                            output_grad)
 
     def get_config(self) -> dict:
         return {"alpha": self.alpha}
@@ -102,10 +112,11 @@ class ELU(Operation):
 
     def _output(self, inference: bool = False) -> np.ndarray:
         negative_part = np.expm1(np.minimum(self.input_, 0)) * self.alpha
-        return np.where(self.input_ > 0, self.input_, negative_part)
+        return _laid_out_as(np.where(self.input_ > 0, self.input_, negative_part), self.input_)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return np.where(self.input_ > 0, output_grad, output_grad * (self.output + self.alpha))
+        return _laid_out_as(np.where(self.input_ > 0, output_grad,
+                                     output_grad * (self.output + self.alpha)), output_grad)
 
     def get_config(self) -> dict:
         return {"alpha": self.alpha}
@@ -122,12 +133,13 @@ class GELU(Operation):
     def _output(self, inference: bool = False) -> np.ndarray:
         x = self.input_
         self._tanh = np.tanh(self._c * (x + 0.044715 * x * x * x))
-        return 0.5 * x * (1.0 + self._tanh)
+        return np.multiply(0.5 * x, 1.0 + self._tanh, out=np.empty_like(x))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         x, t = self.input_, self._tanh
         inner_grad = self._c * (1.0 + 3 * 0.044715 * x * x)
-        return output_grad * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner_grad)
+        return np.multiply(output_grad, 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner_grad,
+                           out=np.empty_like(output_grad))
 
     def _release(self) -> None:
         super()._release()
@@ -146,6 +158,16 @@ class Softmax(Operation):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         s = self.output
         return s * (output_grad - (output_grad * s).sum(axis=1, keepdims=True))
+
+
+def _laid_out_as(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``result`` in the memory layout of ``like`` (``np.where`` has no ``out``: on CuPy, a
+    channel-major ``like`` costs one copy here; on NumPy the layouts already agree)."""
+    if result.strides == like.strides or like.flags.c_contiguous:
+        return result
+    out = np.empty_like(like, dtype=result.dtype)
+    out[...] = result
+    return out
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

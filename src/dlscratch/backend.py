@@ -14,6 +14,7 @@ moved (``move_arrays``), so a seed gives the same initial weights everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from types import ModuleType
 from typing import Any
@@ -319,9 +320,21 @@ def resolve_device(device: Any, owner: str = "to") -> Device:
 
 
 def activate(device: Device) -> None:
-    """Make ``device`` the current one (for ``"cuda:N"``: CuPy allocates and runs there)."""
+    """Make ``device`` the current one for good (for ``"cuda:N"``: CuPy allocates and runs
+    there from now on); ``on_device`` does it for a block only."""
     if device.type == "cuda" and device.index is not None:
         device.module.cuda.Device(device.index).use()
+
+
+def on_device(device: Any) -> Any:
+    """A context manager in which ``device`` is the current one, the previous one restored on
+    exit: CuPy allocates every new array (uploads, ``zeros_like``, results) on the *current*
+    GPU, whatever the device of the arrays it is given, so every entry point of a network
+    (``forward``, ``backward``, ``predict``, ``Trainer.fit``, ``RNNTrainer.train``) runs in
+    one of these. Nothing to do for the CPU or another array module."""
+    if isinstance(device, Device) and device.type == "cuda" and device.index is not None:
+        return device.module.cuda.Device(device.index)  # CuPy's Device is a context manager
+    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------- moving objects
@@ -387,6 +400,6 @@ def move_arrays(root: Any, module: Any) -> None:
 
 __all__ = ["CPU", "CUDA_INSTALL_HINT", "Device", "DeviceGenerator", "DeviceUnavailableError",
            "activate", "arange", "array_module", "empty", "is_array", "is_host", "move_arrays",
-           "one_hot", "random_bernoulli", "random_normal", "random_uniform",
+           "on_device", "one_hot", "random_bernoulli", "random_normal", "random_uniform",
            "register_array_module", "resolve_device", "to_device", "to_host", "to_module",
            "zeros"]

@@ -15,9 +15,12 @@ back for free), so that:
 - every im2col and col2im slice moves runs of ``Wo * batch`` contiguous numbers (in NCHW they
   would be runs of ``Wo``: 14 numbers on a 14 x 14 image).
 
-NumPy element-wise operations keep the layout of their operands, so activations, bias and batch
-norm follow it without being told; an NCHW-contiguous batch (the user's images) is accepted
-everywhere and copied to channel-major once, where a convolution or pooling reads it.
+Element-wise operations keep the layout because they are told to: every new array they return
+is written into ``np.empty_like`` of their input (or in place). NumPy's ufuncs would follow
+their operands' layout by themselves, but CuPy's always return C-ordered arrays, which would
+cost every convolution and pooling a transposing copy per batch. An NCHW-contiguous batch (the
+user's images) is accepted everywhere and copied to channel-major once, where a convolution or
+pooling reads it.
 
 im2col copies the input into columns: ``cols[c, i, j, h, w, n]`` is what kernel offset (i, j)
 of output pixel (h, w) of image n reads in channel c, a strided slice of the input. The copy is
@@ -306,9 +309,8 @@ class ChannelBiasAdd(ParamOperation):
     def _output(self, inference: bool = False) -> np.ndarray:
         _check_channels(self, self.input_, self.param.shape[0])
         bias = self._broadcast(self.param, self.input_.ndim)
-        if self.in_place:
-            return np.add(self.input_, bias, out=self.input_)
-        return self.input_ + bias
+        out = self.input_ if self.in_place else np.empty_like(self.input_)
+        return np.add(self.input_, bias, out=out)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return output_grad
@@ -333,10 +335,12 @@ class ChannelScale(ParamOperation):
 
     def _output(self, inference: bool = False) -> np.ndarray:
         _check_channels(self, self.input_, self.param.shape[0])
-        return self.input_ * self._broadcast(self.param, self.input_.ndim)
+        return np.multiply(self.input_, self._broadcast(self.param, self.input_.ndim),
+                           out=np.empty_like(self.input_))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad * self._broadcast(self.param, output_grad.ndim)
+        return np.multiply(output_grad, self._broadcast(self.param, output_grad.ndim),
+                           out=np.empty_like(output_grad))
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return _channel_dot(output_grad, self.input_)
@@ -367,7 +371,7 @@ def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         channels = a.shape[1]
         return np.einsum("ij,ij->i", moved_a.reshape(channels, -1),
                          moved_b.reshape(channels, -1))
-    return _sum_but_channels(a * b)
+    return _sum_but_channels(np.multiply(a, b, out=np.empty_like(a)))  # summed in a's layout
 
 
 class Conv2D(Layer):

@@ -36,7 +36,7 @@ class Dropout(Operation):
             keep = self._device_uniform() < self.keep_prob
         self.mask = keep.astype(self.input_.dtype)
         self.mask *= 1.0 / self.keep_prob
-        return self.input_ * self.mask
+        return np.multiply(self.input_, self.mask, out=np.empty_like(self.input_))
 
     def _device_uniform(self):
         """U[0, 1) of the input's shape, drawn on the input's device.
@@ -55,7 +55,7 @@ class Dropout(Operation):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if self.mask is None:
             return output_grad
-        return output_grad * self.mask
+        return np.multiply(output_grad, self.mask, out=np.empty_like(output_grad))
 
     def _release(self) -> None:
         super()._release()

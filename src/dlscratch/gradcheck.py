@@ -1,4 +1,9 @@
-"""Finite-difference gradient checks for operations, losses and whole networks (use float64)."""
+"""Finite-difference gradient checks for operations, losses and whole networks (use float64).
+
+They work on a device network too (``net.to("cuda")``): the perturbed arrays stay where they
+are and the gradients are copied to the host to be compared (each loss value is one read, so a
+device check is slow but true).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .backend import is_host, to_device, to_host
 from .base import Operation, ParamOperation
 from .losses import Loss
 from .validation import check_number, check_positive
@@ -21,7 +27,7 @@ def _check_tolerances(owner: str, eps: float, rtol: float, atol: float) -> None:
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """d f / d x by central differences, perturbing ``x`` in place one element at a time."""
     check_positive("eps", eps, owner="numerical_gradient")
-    grad = np.zeros(x.shape, dtype=np.float64)
+    grad = np.zeros(x.shape, dtype=np.float64)  # on the host: f() returns host numbers
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat_x, x):
         raise ValueError("numerical_gradient: x must be contiguous (it is perturbed in place)")
@@ -34,6 +40,18 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6)
         flat_x[i] = original
         flat_grad[i] = (plus - minus) / (2 * eps)
     return grad
+
+
+def _host64(array: np.ndarray) -> np.ndarray:
+    """A float64 host copy of ``array`` (from a device too: CuPy refuses ``np.array(x)``)."""
+    return to_host(array).astype(np.float64)
+
+
+def _own64(array: np.ndarray) -> np.ndarray:
+    """A float64 copy of ``array`` where it lives (the checks perturb it in place)."""
+    if is_host(array):
+        return np.array(array, dtype=np.float64)
+    return array.astype(np.float64)
 
 
 def _relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
@@ -65,18 +83,18 @@ def check_operation(operation: Operation, input_: np.ndarray, *, seed: int = 0,
     _check_tolerances("check_operation", eps, rtol, atol)
     if not isinstance(operation, Operation):
         raise TypeError(f"check_operation: operation must be an Operation, got {operation!r}")
-    input_ = np.array(input_, dtype=np.float64)
+    input_ = _own64(input_)
     output = operation.forward(input_)
-    weights = np.random.default_rng(seed).standard_normal(output.shape)
+    weights = to_device(np.random.default_rng(seed).standard_normal(output.shape), like=output)
 
     def scalar() -> float:
         return float(np.sum(operation.forward(input_) * weights))
 
     operation.forward(input_)
-    analytic_input = np.array(operation.backward(weights.copy()), dtype=np.float64)
+    analytic_input = _host64(operation.backward(weights.copy()))
     analytic_param = None
     if isinstance(operation, ParamOperation):
-        analytic_param = np.array(operation.param_grad, dtype=np.float64)
+        analytic_param = _host64(operation.param_grad)
     errors = {"input": _assert_close(f"{type(operation).__name__} input gradient",
                                      analytic_input, numerical_gradient(scalar, input_, eps),
                                      rtol, atol)}
@@ -92,9 +110,9 @@ def check_loss(loss: Loss, prediction: np.ndarray, target: np.ndarray, *, eps: f
                rtol: float = 1e-5, atol: float = 1e-7) -> float:
     """Check ``loss.backward()`` against finite differences of ``loss.forward``."""
     _check_tolerances("check_loss", eps, rtol, atol)
-    prediction = np.array(prediction, dtype=np.float64)
+    prediction = _own64(prediction)
     loss.forward(prediction, target)
-    analytic = np.array(loss.backward(), dtype=np.float64)
+    analytic = _host64(loss.backward())
     numeric = numerical_gradient(lambda: loss.forward(prediction, target), prediction, eps)
     return _assert_close(f"{type(loss).__name__} gradient", analytic, numeric, rtol, atol)
 
@@ -105,7 +123,7 @@ def check_network(net, X: np.ndarray, y: np.ndarray, *, eps: float = 1e-6, rtol:
     _check_tolerances("check_network", eps, rtol, atol)
     if net.dtype != np.float64:
         raise ValueError(f"check_network: the network must be float64, got {net.dtype}")
-    X = np.array(X, dtype=np.float64)
+    X = _own64(X)
     needed = net.input_grad_needed
     net.input_grad_needed = True
     try:
@@ -114,8 +132,8 @@ def check_network(net, X: np.ndarray, y: np.ndarray, *, eps: float = 1e-6, rtol:
 
         prediction = net.forward(X)
         net.loss.forward(prediction, y)
-        analytic_input = np.array(net.backward(net.loss.backward()), dtype=np.float64)
-        analytic = [np.array(g, dtype=np.float64) for g in net.param_grads()]
+        analytic_input = _host64(net.backward(net.loss.backward()))
+        analytic = [_host64(g) for g in net.param_grads()]
         errors = {"input": _assert_close("network input gradient", analytic_input,
                                          numerical_gradient(loss_value, X, eps), rtol, atol)}
         for (name, param), grad in zip(net.named_params(), analytic):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import to_host
 from .losses import BinaryCrossEntropy, Loss
 
 
@@ -24,17 +25,25 @@ def mean_absolute_error(prediction: np.ndarray, target: np.ndarray) -> float:
     return float(np.abs(prediction - target.reshape(prediction.shape)).mean())
 
 
+def _sum_of_squares(array: np.ndarray) -> np.ndarray:
+    """sum(array^2), accumulated in float64 without a float64 copy of the array (a whole test
+    set's predictions, on a device too): a 0-d array."""
+    return np.square(array).sum(dtype=np.float64)
+
+
 def root_mean_squared_error(prediction: np.ndarray, target: np.ndarray) -> float:
     """sqrt(mean((p - y)^2))."""
-    difference = prediction.astype(np.float64) - target.reshape(prediction.shape)
-    return float(np.sqrt((difference * difference).mean()))
+    difference = prediction - target.reshape(prediction.shape)
+    return float(np.sqrt(_sum_of_squares(difference) / difference.size))
 
 
 def r2_score(prediction: np.ndarray, target: np.ndarray) -> float:
     """1 - sum((y - p)^2) / sum((y - mean(y))^2) (over all outputs together)."""
-    target = target.reshape(prediction.shape).astype(np.float64)
-    residual = ((target - prediction) ** 2).sum()
-    total = ((target - target.mean(axis=0)) ** 2).sum()
+    target = target.reshape(prediction.shape)
+    residual = _sum_of_squares(target - prediction)
+    mean = target.mean(axis=0, dtype=np.float64).astype(target.dtype)
+    total = _sum_of_squares(target - mean)
+    residual, total = to_host(np.stack([residual, total])).tolist()  # one read for both
     return float(1.0 - residual / total) if total > 0 else float("nan")
 
 

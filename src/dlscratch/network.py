@@ -129,9 +129,9 @@ class NeuralNetwork:
         moved by ``forward``/``predict``/``Trainer.fit``.
         """
         resolved = backend.resolve_device(device, owner="NeuralNetwork.to")
-        backend.activate(resolved)
-        for layer in self.layers:
-            backend.move_arrays(layer, resolved.module)
+        with backend.on_device(resolved):  # uploads go to the current GPU: make it this one
+            for layer in self.layers:
+                backend.move_arrays(layer, resolved.module)
         self._device = resolved
         return self
 
@@ -159,6 +159,10 @@ class NeuralNetwork:
     # ------------------------------------------------------------------ the passes
     def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """The prediction for ``x_batch`` (batch, features); keeps what backward needs."""
+        with backend.on_device(self._device):  # new arrays on the network's own GPU
+            return self._forward(x_batch, inference)
+
+    def _forward(self, x_batch: np.ndarray, inference: bool) -> np.ndarray:
         X = x_batch if backend.is_array(x_batch) else np.asarray(x_batch)
         if X.dtype != self.dtype:
             if X.dtype.kind not in "biuf":
@@ -168,7 +172,20 @@ class NeuralNetwork:
         if X.ndim < 2:
             raise ValueError(f"NeuralNetwork.forward: x_batch must have 2 dimensions (batch, "
                              f"features), got shape {X.shape}")
+        first = self.layers[0]
+        if backend.is_host(X) and self._device.module is not np \
+                and hasattr(first, "check_ids") and not first.ids_checked:
+            # integer ids (an Embedding) are checked on the host, before the upload: free
+            first.check_ids(X)
+            first.ids_checked = True
+            try:
+                return self._forward_layers(backend.to_module(X, self._device.module), inference)
+            finally:
+                first.ids_checked = False
         X = backend.to_module(X, self._device.module)  # a host batch goes to the device here
+        return self._forward_layers(X, inference)
+
+    def _forward_layers(self, X: np.ndarray, inference: bool) -> np.ndarray:
         for layer in self.layers:
             X = layer.forward(X, inference)
         return X
@@ -188,8 +205,9 @@ class NeuralNetwork:
         Returns dL/dX when ``input_grad_needed`` is set, else None (nobody needs it in training).
         """
         grad = loss_grad
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
+        with backend.on_device(self._device):
+            for layer in reversed(self.layers):
+                grad = layer.backward(grad)
         return grad
 
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
@@ -233,8 +251,9 @@ class NeuralNetwork:
         if len(X) == 0:
             raise ValueError(f"NeuralNetwork.predict: X is empty (shape {X.shape}); expected at "
                              f"least one row")
-        output = self._predict_batches(X, batch_size, check=True)
-        return backend.to_host(output) if to_host else output
+        with backend.on_device(self._device):
+            output = self._predict_batches(X, batch_size, check=True)
+            return backend.to_host(output) if to_host else output
 
     def _predict_batches(self, X: np.ndarray, batch_size: int, check: bool = False
                          ) -> np.ndarray:

@@ -52,7 +52,7 @@ class BatchNormalize(Operation):
         if inference:
             inv_std = 1.0 / np.sqrt(self.running_var.reshape(shape) + self.eps)
             self._inv_std = inv_std
-            out = x - self.running_mean.reshape(shape)
+            out = np.subtract(x, self.running_mean.reshape(shape), out=np.empty_like(x))
             out *= inv_std
             return out
         count = x.size // x.shape[1]
@@ -61,7 +61,7 @@ class BatchNormalize(Operation):
                              f"channel, got input of shape {x.shape}; use batches of at least 2 "
                              f"rows (a last batch of one row: change batch_size)")
         mean = (_sum_but_channels(x) * (1.0 / count)).reshape(shape)
-        out = x - mean
+        out = np.subtract(x, mean, out=np.empty_like(x))
         var = (_channel_dot(out, out) * (1.0 / count)).reshape(shape)
         inv_std = 1.0 / np.sqrt(var + self.eps)
         out *= inv_std
@@ -76,13 +76,14 @@ class BatchNormalize(Operation):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if not self._training:
-            return output_grad * self._inv_std
+            return np.multiply(output_grad, self._inv_std, out=np.empty_like(output_grad))
         _, shape = self._axes_and_shape()
         xhat = self.output
         scale = 1.0 / (output_grad.size // output_grad.shape[1])
         mean_grad = (_sum_but_channels(output_grad) * scale).reshape(shape)
         mean_product = (_channel_dot(output_grad, xhat) * scale).reshape(shape)
-        grad = np.multiply(xhat, mean_product)   # one array for the whole formula
+        # one array for the whole formula, laid out as the gradient
+        grad = np.multiply(xhat, mean_product, out=np.empty_like(output_grad))
         np.subtract(output_grad, grad, out=grad)
         grad -= mean_grad
         grad *= self._inv_std

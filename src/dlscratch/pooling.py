@@ -96,8 +96,11 @@ class MaxPool2DOperation(_PoolOperation):
         winners = windows == out
         taken = winners[0].copy()
         for t in range(1, len(winners)):
-            np.greater(winners[t], taken, out=winners[t])  # a maximum not taken before
-            np.logical_or(taken, winners[t], out=taken)
+            # one view object as input and output: CuPy copies an input that overlaps the
+            # output unless it is the output array itself
+            plane = winners[t]
+            np.greater(plane, taken, out=plane)  # a maximum not taken before
+            np.logical_or(taken, plane, out=taken)
         return winners
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:

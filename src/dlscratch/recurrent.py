@@ -16,9 +16,12 @@ with g = 1 (RNN, tanh), 4 (LSTM: gates i, f, g, o) or 3 (GRU: r, z, n) in PyTorc
 How the time goes: the input projection of every step is one matrix product before the loop,
 each step is one product ``h @ W_hh`` for all gates together plus a few element-wise passes on
 preallocated buffers, and backward gathers the parameter gradients of all steps in a few large
-products after its loop. The gates are computed as 1 / (1 + exp(-a)) (the LSTM's tanh gate as
-2 sigma(2a) - 1), so all the gates of a step go through one ``exp`` call: NumPy's ``exp`` is much
-faster than its ``tanh``.
+products after its loop. Inside the loops the products are ``np.dot(a, b, out=)`` on 2-D blocks
+(the same BLAS call as ``np.matmul`` on NumPy; on CuPy before version 14 ``matmul(out=)`` goes
+through a slower Python path, ``dot`` does not), and no element-wise call reads a view that
+overlaps its output (CuPy would copy it first). The gates are computed as 1 / (1 + exp(-a))
+(the LSTM's tanh gate as 2 sigma(2a) - 1), so all the gates of a step go through one ``exp``
+call: NumPy's ``exp`` is much faster than its ``tanh``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import math
 
 import numpy as np
 
-from .backend import array_module, empty, is_host, move_arrays
+from .backend import arange, array_module, empty, is_host, move_arrays
 from .layers import Layer
 from .validation import check_positive, check_same_shape
 
@@ -296,7 +299,7 @@ class RNNLayer(RecurrentLayer):
         Gx += b_ih + b_hh
         for t in range(len(Gx)):
             h = H[t + 1]
-            np.matmul(H[t], W_hh, out=h)
+            np.dot(H[t], W_hh, out=h)
             h += Gx[t]
             np.tanh(h, out=h)
 
@@ -315,7 +318,7 @@ class RNNLayer(RecurrentLayer):
                 dh += dh_next
             np.multiply(dh, derivative[t], out=dA[t])
             if t:
-                np.matmul(dA[t], W_hh_T, out=dh_next)
+                np.dot(dA[t], W_hh_T, out=dh_next)
         return dA, dA
 
 
@@ -361,7 +364,7 @@ class LSTMLayer(RecurrentLayer):
         with np.errstate(over="ignore", under="ignore"):  # exp(large) = inf: the limit 0
             for t in range(len(Gx)):
                 a = Gx[t]  # becomes the gate values i, f, g, o in place
-                np.matmul(H[t], W_hh_scaled, out=hW)
+                np.dot(H[t], W_hh_scaled, out=hW)
                 a += hW
                 np.exp(a, out=a)
                 a += 1.0
@@ -422,7 +425,7 @@ class LSTMLayer(RecurrentLayer):
             np.multiply(D[t, :, 3 * hidden:], dh, out=dA[t, :, 3 * hidden:])
             if t:
                 dc *= G[t, :, hidden:2 * hidden]
-                np.matmul(dA[t], W_hh_T, out=dh_next)
+                np.dot(dA[t], W_hh_T, out=dh_next)
         return dA, dA
 
 
@@ -460,7 +463,7 @@ class GRULayer(RecurrentLayer):
         with np.errstate(over="ignore", under="ignore"):  # exp(large) = inf: the limit 0
             for t in range(steps):
                 gh = Gh[t]
-                np.matmul(H[t], W_hh_scaled, out=gh)
+                np.dot(H[t], W_hh_scaled, out=gh)
                 gh[:, two:] += b_hn
                 rz = RZ[t]
                 np.add(Gx[t, :, :two], gh[:, :two], out=rz)
@@ -504,6 +507,7 @@ class GRULayer(RecurrentLayer):
         np.subtract(1, R, out=Pr)
         Pr *= R
         Pr *= Gh[..., two:]
+        Pr *= Pn  # da_r = dh Pn Pr: from dh, not from da_n (an overlapping view of dGx)
         dGx = self._buffer("dGx", (steps, batch, width))
         dGh = self._buffer("dGh", (steps, batch, width))
         dh_next = self._buffer("dh_next", (batch, hidden))
@@ -517,11 +521,11 @@ class GRULayer(RecurrentLayer):
             dan = dx[:, two:]
             np.multiply(dh, Pn[t], out=dan)
             np.multiply(dh, Pz[t], out=dx[:, hidden:two])
-            np.multiply(dan, Pr[t], out=dx[:, :hidden])
+            np.multiply(dh, Pr[t], out=dx[:, :hidden])
             np.multiply(dan, R[t], out=dg[:, two:])
             dg[:, :two] = dx[:, :two]
             if t:
-                np.matmul(dg, W_hh_T, out=dh_next)
+                np.dot(dg, W_hh_T, out=dh_next)
                 np.multiply(dh, Z[t], out=carry)
                 dh_next += carry
         return dGx, dGh
@@ -545,6 +549,28 @@ class Embedding(Layer):
         super().__init__(embedding_dim)
         self.vocab_size = int(vocab_size)
         self.embedding_dim = int(embedding_dim)
+
+    #: set while the ids were checked before they came here (``Trainer.fit`` checks a whole
+    #: data set once, ``NeuralNetwork.forward`` checks a host batch before its upload)
+    ids_checked = False
+
+    def check_ids(self, ids: np.ndarray, name: str = "ids",
+                  owner: str = "Embedding.forward") -> None:
+        """Raise ValueError unless every id is in [0, vocab_size): one read of one flag from a
+        device (an id out of range would index silently there: CuPy wraps it), none on the
+        host's arrays."""
+        if not ids.size:
+            return
+        low, high = ids.min(), ids.max()
+        if is_host(ids):
+            out_of_range = low < 0 or high >= self.vocab_size
+        else:  # one transfer: the flag; the values are read only to write the message
+            out_of_range = bool(np.logical_or(low < 0, high >= self.vocab_size))
+        if out_of_range:
+            bad = float(low) if low < 0 else float(high)
+            raise ValueError(f"{owner}: {name} holds {bad:g}, out of range; expected "
+                             f"ids in [0, {self.vocab_size - 1}] for vocab_size="
+                             f"{self.vocab_size}")
 
     def _setup_layer(self, input_: np.ndarray) -> None:
         W = self.rng.standard_normal((self.vocab_size, self.embedding_dim))
@@ -571,13 +597,8 @@ class Embedding(Layer):
                 move_arrays(self, array_module(input_))  # drawn on the host, then moved
             self.first = False
         ids = input_
-        if input_.size:
-            low, high = ids.min(), ids.max()
-            if low < 0 or high >= self.vocab_size:
-                bad = low if low < 0 else high
-                raise ValueError(f"Embedding.forward: ids holds {bad:g}, out of range; expected "
-                                 f"ids in [0, {self.vocab_size - 1}] for vocab_size="
-                                 f"{self.vocab_size}")
+        if not self.ids_checked:
+            self.check_ids(ids)
         if dtype.kind == "f":
             whole = ids == np.floor(ids)
             if not whole.all():
@@ -593,10 +614,9 @@ class Embedding(Layer):
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
         """dL/dW by scatter-adding each position's gradient into its id's row."""
         check_same_shape(self, "output_grad", output_grad, "output", self.output)
-        grad = np.zeros_like(self.params[0])
-        np.add.at(grad, self._ids.reshape(-1),
-                  output_grad.reshape(-1, self.embedding_dim))
-        self.param_grads = [grad]
+        self.param_grads = [rows_summed_by_id(self._ids.reshape(-1),
+                                              output_grad.reshape(-1, self.embedding_dim),
+                                              self.vocab_size)]
         self.input_grad = np.zeros_like(self.input_, dtype=self.dtype) \
             if self.input_grad_needed else None
         return self.input_grad
@@ -623,6 +643,28 @@ class Embedding(Layer):
     @property
     def summary_shape(self) -> str:
         return f"(batch, time, {self.embedding_dim})"
+
+
+def rows_summed_by_id(ids: np.ndarray, rows: np.ndarray, n_ids: int) -> np.ndarray:
+    """out[k] = the sum of ``rows[i]`` over the positions i with ``ids[i] == k`` (0 for an id
+    that does not occur), added in the order of i: the same bits on every run and device.
+
+    A deterministic scatter-add: a stable sort of the ids, the rows gathered in that order and
+    one segmented sum (``np.add.reduceat``) from the first position of each id
+    (``np.searchsorted``). ``np.add.at`` would do it in one call, but on CuPy it is an atomic
+    scatter whose order of addition, and so the last bits of the sum, change from run to run.
+    Nothing is read back: the segments' starts have a fixed size, one per id.
+    """
+    n, width = rows.shape
+    order = np.argsort(ids, kind="stable")
+    starts = np.searchsorted(np.take(ids, order), arange(n_ids, like=ids))
+    gathered = empty((n + 1, width), rows.dtype, like=rows)
+    np.take(rows, order, axis=0, out=gathered[:n])
+    gathered[n:] = 0  # reduceat needs a row to start at for the ids past the last one
+    sums = np.add.reduceat(gathered, starts, axis=0)
+    # an id that does not occur starts where the next one does: reduceat gave it that row
+    counts = np.diff(starts, append=n)
+    return np.where((counts > 0)[:, None], sums, 0)
 
 
 __all__ = ["RecurrentLayer", "RNNLayer", "LSTMLayer", "GRULayer", "Embedding"]

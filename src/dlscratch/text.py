@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_host
+from .backend import array_module, is_array, is_host, on_device, to_device, to_host
 from .base import Operation
 from .losses import Loss, SoftmaxCrossEntropy
 from .network import NeuralNetwork
@@ -271,20 +271,29 @@ class RNNModel(NeuralNetwork):
 
     def inputs(self, ids: np.ndarray) -> np.ndarray:
         """The model input for (batch, time) ids: one-hot (batch, time, vocab_size) rows in the
-        model's dtype, or the ids themselves for an ``Embedding``."""
+        model's dtype, or the ids themselves for an ``Embedding``; made where the ids are."""
         if self.takes_ids:
             return ids
-        if self._eye is None or self._eye.dtype != self.dtype:
-            self._eye = np.eye(self.vocab_size, dtype=self.dtype)
-        return self._eye[ids]
+        return self._identity(ids)[ids]
 
     def targets(self, ids: np.ndarray) -> np.ndarray:
         """What the loss compares with: the ids for softmax cross-entropy, one-hot otherwise."""
         if isinstance(self.loss, SoftmaxCrossEntropy):
             return ids
+        return self._identity(ids)[ids]
+
+    def _identity(self, ids: np.ndarray) -> np.ndarray:
+        """The (vocab_size, vocab_size) identity whose rows are the one-hot characters, on the
+        device of ``ids`` (uploaded once per device, kept)."""
         if self._eye is None or self._eye.dtype != self.dtype:
             self._eye = np.eye(self.vocab_size, dtype=self.dtype)
-        return self._eye[ids]
+            self._device_eye = None
+        if is_host(ids):
+            return self._eye
+        device_eye = getattr(self, "_device_eye", None)
+        if device_eye is None or array_module(device_eye) is not array_module(ids):
+            device_eye = self._device_eye = to_device(self._eye, like=ids)
+        return device_eye
 
     # ------------------------------------------------------------------ training
     def single_step(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
@@ -549,6 +558,22 @@ class RNNTrainer:
         starts = (np.arange(B) * positions // B + iteration * T) % positions
         return self.train_ids[starts[:, None] + np.arange(T + 1)]
 
+    def _device_batch_ids(self, iteration: int) -> np.ndarray:
+        """``batch_ids(iteration)`` made on the model's device from the training ids, which go
+        there once (with the rows' starting offsets): no upload per iteration."""
+        T, B = self.sequence_length, self.batch_size
+        positions = len(self.train_ids) - T
+        cached = getattr(self, "_device_text", None)
+        if cached is None or cached[0] != self.model.device:
+            device = self.model.device
+            cached = self._device_text = (
+                device, to_device(self.train_ids, like=device),
+                to_device(np.arange(B) * positions // B, like=device),
+                to_device(np.arange(T + 1), like=device))
+        _, train_ids, offsets, window = cached
+        starts = (offsets + iteration * T) % positions
+        return np.take(train_ids, starts[:, None] + window)
+
     def _generate_one_hot_array(self, indices: np.ndarray) -> np.ndarray:
         """The book's helper: (batch, time) ids to (batch, time, vocab_size) one-hot rows."""
         return np.eye(self.vocab_size, dtype=self.model.dtype)[np.asarray(indices)]
@@ -592,27 +617,92 @@ class RNNTrainer:
         history = self.history
         if history.unigram_perplexity is None:
             history.unigram_perplexity = self.unigram_perplexity()
-        model, optim = self.model, self.optim
-        last = self.iteration + int(num_iterations)
+        with on_device(self.model.device):
+            if self.model.device != "cpu":
+                return self._train_on_device(int(num_iterations), sample_every)
+            model, optim = self.model, self.optim
+            last = self.iteration + int(num_iterations)
+            try:
+                while self.iteration < last:
+                    ids = self.batch_ids(self.iteration)
+                    loss = model.single_step(model.inputs(ids[:, :-1]),
+                                             model.targets(ids[:, 1:]))
+                    if not math.isfinite(loss):
+                        raise TrainingDivergedError(
+                            f"RNNTrainer.train: the loss became {loss} at iteration "
+                            f"{self.iteration + 1} (lr {optim.lr}); try a smaller learning "
+                            f"rate or gradient clipping (clip_norm=5)", history)
+                    optim.step()
+                    self.iteration += 1
+                    history.iterations.append(self.iteration)
+                    history.losses.append(loss)
+                    if self.iteration % sample_every == 0 or self.iteration == last:
+                        self._evaluate()
+            except KeyboardInterrupt:
+                history.interrupted = True
+                if self.verbose:
+                    self.print_fn(f"interrupted at iteration {self.iteration}")
+            return history
+
+    def _train_on_device(self, num_iterations: int, sample_every: int) -> TextHistory:
+        """``train`` on a device: the text's ids are there (uploaded once), each batch and its
+        one-hot rows are made there, and the losses stay there until the next evaluation, which
+        reads them in one transfer (a non-finite one then stops the run, naming its
+        iteration); an iteration reads nothing back and uploads nothing."""
+        from .network import NeuralNetwork
+        from .train import TrainingDivergedError
+
+        model, optim, history = self.model, self.optim, self.history
+        step = model.single_step
+        if type(model).single_step is RNNModel.single_step \
+                and type(model).train_batch is NeuralNetwork.train_batch:
+            # the ids come from the vocabulary, in range by construction: no per-batch checks
+            def step(X, y):
+                return model._train_batch_checked(X, y, read=False)
+        pending: list = []
+
+        def read_pending() -> None:
+            if not pending:
+                return
+            losses = [loss for _, loss in pending]
+            if all(is_array(loss) for loss in losses):
+                losses = to_host(np.stack(losses)).tolist()
+            for (iteration, _), loss in zip(pending, losses):
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    pending.clear()
+                    raise TrainingDivergedError(
+                        f"RNNTrainer.train: the loss became {loss} at iteration {iteration} "
+                        f"(lr {optim.lr}; on a device the losses are read at each evaluation, "
+                        f"so the parameters went on for up to sample_every={sample_every} "
+                        f"iterations); try a smaller learning rate or gradient clipping "
+                        f"(clip_norm=5)", history)
+                history.iterations.append(iteration)
+                history.losses.append(loss)
+            pending.clear()
+
+        last = self.iteration + num_iterations
+        ids_layer = model.layers[0] if hasattr(model.layers[0], "check_ids") else None
+        if ids_layer is not None:  # ids from the vocabulary: in range by construction
+            ids_layer.ids_checked = True
         try:
             while self.iteration < last:
-                ids = self.batch_ids(self.iteration)
-                loss = model.single_step(model.inputs(ids[:, :-1]), model.targets(ids[:, 1:]))
-                if not math.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"RNNTrainer.train: the loss became {loss} at iteration "
-                        f"{self.iteration + 1} (lr {optim.lr}); try a smaller learning rate or "
-                        f"gradient clipping (clip_norm=5)", history)
+                ids = self._device_batch_ids(self.iteration)
+                loss = step(model.inputs(ids[:, :-1]), model.targets(ids[:, 1:]))
                 optim.step()
                 self.iteration += 1
-                history.iterations.append(self.iteration)
-                history.losses.append(loss)
+                pending.append((self.iteration, loss))
                 if self.iteration % sample_every == 0 or self.iteration == last:
+                    read_pending()
                     self._evaluate()
         except KeyboardInterrupt:
+            read_pending()
             history.interrupted = True
             if self.verbose:
                 self.print_fn(f"interrupted at iteration {self.iteration}")
+        finally:
+            if ids_layer is not None:
+                ids_layer.ids_checked = False
         return history
 
     def _evaluate(self) -> None:

@@ -105,10 +105,13 @@ class Trainer:
     On a device (``net.to("cuda")``), ``fit`` takes host or device arrays. Data of at most
     ``device_data_limit`` bytes (X and y, training and test together; 1 GiB by default) is
     copied to the network's device once per ``fit``; larger data stays where it is and each
-    batch is copied when it is used. The shuffle is always drawn on the host, so a run repeats.
-    A step on a device reads nothing back: the batch losses are read together at the end of
-    each epoch, where a non-finite one stops the run (``TrainingDivergedError`` names its batch
-    as on the CPU, and the network gets the parameters of the end of the previous epoch).
+    batch is copied when it is used. The data is never copied whole again: the shuffle is a
+    permutation drawn on the host (so a run repeats), uploaded once per epoch, and each batch
+    gathers its rows through it. A step on a device reads nothing back: the batch losses and
+    one flag saying whether every parameter is finite are read together, in one transfer, at
+    the end of each epoch, where a non-finite loss stops the run (``TrainingDivergedError``
+    names its batch as on the CPU, and the network gets the parameters of the end of the
+    previous epoch). ``conv_testing`` reads every 10th batch's loss, as it prints it.
     """
 
     #: the largest data set (bytes) that ``fit`` copies to the network's device in one piece
@@ -151,6 +154,14 @@ class Trainer:
         long convolution epochs). ``single_output`` is accepted for the book's signature and
         has no effect.
         """
+        with backend.on_device(self.net.device):  # every new array on the network's GPU
+            return self._fit(X_train, y_train, X_test, y_test, epochs, eval_every, batch_size,
+                             seed, single_output, restart, early_stopping, conv_testing, verbose,
+                             callbacks, checkpoint, checkpoint_every, resume_from)
+
+    def _fit(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
+             single_output, restart, early_stopping, conv_testing, verbose, callbacks,
+             checkpoint, checkpoint_every, resume_from) -> History:
         owner = "Trainer.fit"
         for name, value in (("epochs", epochs), ("eval_every", eval_every),
                             ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
@@ -206,6 +217,11 @@ class Trainer:
         y_train = self._checked_targets(y_train, "y_train", len(X_train))
         if y_test is not None:
             y_test = self._checked_targets(y_test, "y_test", len(X_test))
+        ids_layer = self.net.layers[0] if hasattr(self.net.layers[0], "check_ids") else None
+        if ids_layer is not None:  # token ids: checked once here, not batch by batch
+            ids_layer.check_ids(X_train, "X_train", owner)
+            if X_test is not None:
+                ids_layer.check_ids(X_test, "X_test", owner)
         X_train, y_train, X_test, y_test = self._place_data(X_train, y_train, X_test, y_test)
 
         stopper = None
@@ -227,7 +243,13 @@ class Trainer:
         # an overflow ends as a non-finite loss, which stops the run with one clear message;
         # NumPy's warnings on the way would only say it again, less clearly
         with np.errstate(over="ignore", invalid="ignore"):
-            history = run.train()
+            if ids_layer is not None:
+                ids_layer.ids_checked = True
+            try:
+                history = run.train()
+            finally:
+                if ids_layer is not None:
+                    ids_layer.ids_checked = False
         if stopper is not None and stopper.best_loss is not None:
             self.best_loss = stopper.best_loss
         return history
@@ -317,7 +339,6 @@ class _Run:
             trainer.stop_training = True
         n = len(self.X_train)
         batch_index = 0
-        X_epoch = y_epoch = None
         # on a device the batch losses stay there and are read once per epoch, together: a
         # step never waits for the device (a diverged batch is found at the epoch's end)
         deferred = self.net.device != "cpu"
@@ -337,20 +358,19 @@ class _Run:
                 self.optim.set_epoch(epoch, self.epochs)
                 for callback in self.callbacks:
                     callback.on_epoch_begin(trainer, epoch + 1)
-                order = self.rng.permutation(n)  # drawn on the host, wherever the data is
-                if X_epoch is None:  # one shuffled copy for the whole run; batches are views
-                    X_epoch = np.empty_like(self.X_train, order="C")
-                    y_epoch = np.empty_like(self.y_train, order="C")
-                _take_rows(self.X_train, order, X_epoch)
-                _take_rows(self.y_train, order, y_epoch)
+                # drawn on the host, wherever the data is; on the data's device, once an epoch
+                order = backend.to_device(self.rng.permutation(n), like=self.X_train)
                 total = 0.0
                 losses = []
                 for batch_index, start in enumerate(range(0, n, self.batch_size)):
-                    X_batch = X_epoch[start:start + self.batch_size]
-                    loss = train_batch(X_batch, y_epoch[start:start + self.batch_size])
+                    rows = order[start:start + self.batch_size]  # a batch gathers its rows
+                    X_batch = np.take(self.X_train, rows, axis=0)
+                    loss = train_batch(X_batch, np.take(self.y_train, rows, axis=0))
                     if deferred:
                         losses.append(loss)
                         self.optim.step()
+                        if self.conv_testing and batch_index % 10 == 0:
+                            self.conv_testing_lines(batch_index, float(loss))
                         continue
                     if not math.isfinite(loss):
                         self.diverged(loss, epoch, batch_index)
@@ -359,9 +379,11 @@ class _Run:
                     if self.conv_testing:
                         self.conv_testing_lines(batch_index, loss)
                 if deferred:
-                    total = self.read_losses(losses, epoch)
+                    total, finite = self.read_losses(losses, epoch)
+                else:
+                    finite = all(np.isfinite(param).all() for param in self.params)
                 train_loss = total / n
-                if not all(np.isfinite(param).all() for param in self.params):
+                if not finite:
                     self.diverged(math.nan, epoch, batch_index)
                 self.remember_good_params()
                 self.history.train_loss.append(train_loss)
@@ -430,11 +452,18 @@ class _Run:
             callback.on_evaluate(self.trainer, self.epoch, logs)
         return logs
 
-    def read_losses(self, losses: list, epoch: int) -> float:
-        """Sum of loss * batch rows over a device epoch's batches, read back in one transfer;
-        the first non-finite loss stops the run as it would have at its batch."""
-        if all(backend.is_array(loss) for loss in losses):
-            losses = backend.to_host(np.stack(losses)).tolist()
+    def read_losses(self, losses: list, epoch: int) -> tuple[float, bool]:
+        """Sum of loss * batch rows over a device epoch's batches, and whether every parameter
+        is finite, read back in one transfer; the first non-finite loss stops the run as it
+        would have at its batch."""
+        flags = [np.isfinite(param).all() for param in self.params]
+        finite = np.stack(flags).all() if flags else np.bool_(True)
+        if all(backend.is_array(loss) for loss in losses) and backend.is_array(finite):
+            values = backend.to_host(np.concatenate([np.stack(losses).astype(np.float64),
+                                                     finite.astype(np.float64)[None]]))
+            losses, finite = values[:-1].tolist(), bool(values[-1])
+        else:
+            finite = bool(finite)
         total = 0.0
         for batch_index, loss in enumerate(losses):
             loss = float(loss)
@@ -442,7 +471,7 @@ class _Run:
                 self.diverged(loss, epoch, batch_index)
             rows = min(self.batch_size, len(self.X_train) - batch_index * self.batch_size)
             total += loss * rows
-        return total
+        return total, finite
 
     def remember_good_params(self) -> None:
         for saved, array in zip(self.last_good, self.net.params_and_buffers(), strict=True):
@@ -789,13 +818,6 @@ def _check_history(data: Any, epoch: int, fail) -> None:
     if not isinstance(data["interrupted"], bool):
         raise fail(f"the checkpoint is malformed: history interrupted must be true or false, "
                    f"got {data['interrupted']!r}")
-def _take_rows(array, order: np.ndarray, out) -> None:
-    """out = array[order] (rows), on the device of ``array``; ``order`` is a host permutation."""
-    if backend.is_host(array):
-        # mode="clip": with the default mode, take(out=) first fills a temporary copy
-        np.take(array, order, axis=0, out=out, mode="clip")
-    else:  # CuPy's take has no mode argument
-        np.take(array, backend.to_device(order, like=array), axis=0, out=out)
 
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "Loss"]

@@ -143,6 +143,8 @@ def _check_finite(array: np.ndarray, name: str, prefix: str) -> None:
     """Raise ValueError naming the first NaN or infinity of a float array."""
     if array.dtype.kind != "f":
         return
+    if np.isfinite(array.sum(dtype=np.float64)):
+        return  # no NaN or infinity: one number to read, no mask as large as the data
     finite = np.isfinite(array)
     if not finite.all():
         bad = np.argwhere(~finite)[0]
