@@ -6,7 +6,7 @@ import numpy as np
 
 from .activations import softmax
 from .backend import arange, to_device
-from .validation import as_array, check_bool, check_number
+from .validation import as_array, check_bool, check_choice, check_number
 
 
 class Loss:
@@ -171,15 +171,24 @@ class SoftmaxCrossEntropy(Loss):
     For sequences, prediction (batch, time, classes) with one-hot (batch, time, classes) or
     integer (batch, time) targets: every time step is one row and the mean runs over batch and
     time (torch's CrossEntropyLoss), so exp(loss) is the perplexity.
+    ``reduction="sum"`` sums over the rows instead (torch's ``reduction='sum'``, the book's
+    chapter-6 loss): L = -sum(y * log softmax(p)), dL/dp = softmax(p) - y.
     ``eps`` is accepted for the book's signature and unused: no clipping is needed.
     """
 
     classification = True
+    REDUCTIONS = ("mean", "sum")
 
-    def __init__(self, eps: float = 1e-9) -> None:
+    def __init__(self, eps: float = 1e-9, reduction: str = "mean") -> None:
         super().__init__()
         check_number("eps", eps, low=0, low_open=False, owner="SoftmaxCrossEntropy")
+        check_choice("reduction", reduction, self.REDUCTIONS, owner="SoftmaxCrossEntropy")
         self.eps = eps
+        self.reduction = reduction
+
+    def _rows_divisor(self, rows: int) -> int:
+        """What the summed loss and gradient are divided by: the rows, or 1 for a sum."""
+        return rows if self.reduction == "mean" else 1
 
     def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         if getattr(prediction, "ndim", None) == 2 and prediction.shape[1] == 1:
@@ -273,10 +282,11 @@ class SoftmaxCrossEntropy(Loss):
         # softmax as exp(log_softmax), as torch computes it: float32 runs stay close to torch's
         self._probabilities = np.exp(log_probabilities)
         n = len(logits)
+        divisor = self._rows_divisor(n)
         if self.target.ndim == 1:
             picked = log_probabilities[arange(n, like=logits), self.target]
-            return -picked.sum().astype(np.float64) / n
-        return -np.vdot(self.target, log_probabilities).astype(np.float64) / n
+            return -picked.sum().astype(np.float64) / divisor
+        return -np.vdot(self.target, log_probabilities).astype(np.float64) / divisor
 
     def _sequence_output(self) -> float:
         """``_output`` on (batch * time, classes) rows of a (batch, time, classes) prediction."""
@@ -299,18 +309,20 @@ class SoftmaxCrossEntropy(Loss):
                 grad[arange(rows, like=grad), target] -= 1.0
             else:
                 grad -= target
-            grad *= 1.0 / rows
+            if self.reduction == "mean":
+                grad *= 1.0 / rows
             return grad.reshape(self.prediction.shape)
         grad = self._probabilities.copy()  # a copy: backward may be called more than once
         if self.target.ndim == 1:
             grad[arange(len(grad), like=grad), self.target] -= 1.0
         else:
             grad -= self.target
-        grad *= 1.0 / len(grad)
+        if self.reduction == "mean":
+            grad *= 1.0 / len(grad)
         return grad
 
     def get_config(self) -> dict:
-        return {}
+        return {"reduction": self.reduction} if self.reduction != "mean" else {}
 
 
 class BinaryCrossEntropy(Loss):

@@ -6,8 +6,6 @@ The book's ``assert`` statements are real exceptions here (``ShapeAssertionError
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import numpy as np
 
 __all__ = [
@@ -23,7 +21,7 @@ __all__ = [
     "unnormalize",
 ]
 
-Batch = Tuple[np.ndarray, np.ndarray]
+Batch = tuple[np.ndarray, np.ndarray]
 
 
 class ShapeAssertionError(AssertionError, ValueError):
