@@ -102,11 +102,18 @@ class MeanSquaredError(Loss):
 
     ``normalize=True`` first divides each row of the prediction by its sum (the book's option
     for sigmoid outputs on one-hot targets); the gradient goes through that division too.
+    ``book_gradient=True`` (with ``normalize``) runs the book's code instead: it sends back
+    2 (q - y) / batch for the normalised q, as if there were no division (not the gradient).
     """
 
-    def __init__(self, normalize: bool = False) -> None:
+    def __init__(self, normalize: bool = False, *, book_gradient: bool = False) -> None:
         super().__init__()
         self.normalize = check_bool("normalize", normalize, owner="MeanSquaredError")
+        self.book_gradient = check_bool("book_gradient", book_gradient,
+                                        owner="MeanSquaredError")
+        if self.book_gradient and not self.normalize:
+            raise ValueError("MeanSquaredError: book_gradient=True changes only the gradient of "
+                             "normalize=True; give normalize=True with it, or leave it out")
 
     def _output(self) -> float:
         prediction = self.prediction
@@ -119,13 +126,16 @@ class MeanSquaredError(Loss):
 
     def _input_grad(self) -> np.ndarray:
         grad = self._difference * (2.0 / len(self.prediction))
-        if self.normalize:
+        if self.normalize and not self.book_gradient:
             inner = (grad * self._normalized).sum(axis=1, keepdims=True)
             grad = (grad - inner) / self._row_sum
         return grad
 
     def get_config(self) -> dict:
-        return {"normalize": self.normalize} if self.normalize else {}
+        config = {"normalize": self.normalize} if self.normalize else {}
+        if self.book_gradient:
+            config["book_gradient"] = True
+        return config
 
 
 class MeanAbsoluteError(Loss):
