@@ -15,6 +15,12 @@ perplexity beside the unigram baseline and samples text as it learns::
 
 The perplexity is ``exp`` of the mean cross-entropy per predicted character; the unigram
 baseline is the perplexity of always predicting the training text's character frequencies.
+
+The book's chapter-6 loss is a sum over batch, time and characters (gradient softmax - target),
+and its learning rates (``SGD(lr=0.001)`` for cell 24) are sized for that sum: ``RNNModel``
+trains on the summed loss by default (``reduction="sum"``), while ``SoftmaxCrossEntropy`` over
+a ``NeuralNetwork`` stays the mean (``torch.nn.CrossEntropyLoss``). The loss that
+``single_step`` returns, and the perplexity, are per character either way.
 """
 
 from __future__ import annotations
