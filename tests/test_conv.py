@@ -181,7 +181,7 @@ def test_the_book_names_and_arguments():
                    flatten=True, activation=Tanh())
     assert (layer.out_channels, layer.param_size, layer.dropout, layer.flatten) == (16, 5, 0.8,
                                                                                      True)
-    assert Conv2D_Op is Conv2DOperation
+    assert issubclass(Conv2D_Op, Conv2DOperation) and Conv2D_Op is not Conv2DOperation
     positional = Conv2D(8, 3, 0.9, "he", ReLU(), False)
     assert (positional.dropout, positional.weight_init, positional.flatten) == (0.9, "he", False)
     assert isinstance(Conv2D(4, 3).activation, Linear)

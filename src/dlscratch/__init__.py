@@ -30,6 +30,7 @@ from .schedules import (
     StepDecay,
     WarmUp,
 )
+from .text import RNNModel, RNNTrainer
 from .train import History, Trainer, TrainingDivergedError
 
 __version__ = "0.1.0"
@@ -49,7 +50,7 @@ __all__ = [
     "Layer", "Dense",
     "Conv2D", "Conv2DOperation", "Conv2D_Op", "ChannelBiasAdd", "ChannelScale", "MaxPool2D",
     "AvgPool2D", "GlobalAvgPool2D", "Flatten", "BatchNorm", "BatchNormalize",
-    "RNNLayer", "LSTMLayer", "GRULayer", "Embedding",
+    "RNNLayer", "LSTMLayer", "GRULayer", "Embedding", "RNNModel", "RNNTrainer",
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "SoftmaxCrossEntropy",
     "BinaryCrossEntropy",
     "NeuralNetwork", "Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW",

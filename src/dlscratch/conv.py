@@ -216,11 +216,28 @@ class Conv2DOperation(ParamOperation):
             buffer = self._columns_buffer = zeros(shape, like.dtype, like=like)
         return buffer
 
+    def _weights(self) -> np.ndarray:
+        """The weights in PyTorch's layout, (out_channels, in_channels, k, k)."""
+        return self.param
+
+    def _check_input(self, x: np.ndarray) -> None:
+        """Refuse an input that is not (batch, in_channels, H, W) for these weights."""
+        in_channels = self._weights().shape[1]
+        if getattr(x, "ndim", None) != 4 or x.shape[1] != in_channels:
+            raise ValueError(
+                f"{type(self).__name__}.forward: the weights {self._layout} of shape "
+                f"{tuple(self.param.shape)} take {in_channels} input channels, but the input "
+                f"has shape {tuple(getattr(x, 'shape', ()))}; expected (batch, {in_channels}, "
+                f"height, width)")
+
+    _layout = "(out_channels, in_channels, k, k)"
+
     def _output(self, inference: bool = False) -> np.ndarray:
+        self._check_input(self.input_)
         x = channel_major_copy(self.input_)                        # (C, H, W, N)
         C, H, W, N = x.shape
         geometry = self.geometry(H, W)
-        O, Ho, Wo = self.param.shape[0], geometry.out_height, geometry.out_width
+        O, Ho, Wo = self._weights().shape[0], geometry.out_height, geometry.out_width
         per_image = C * self.kernel ** 2 * Ho * Wo
         chunk = max(1, INFERENCE_COLUMNS // per_image)
         if not inference or N <= chunk:
@@ -238,12 +255,13 @@ class Conv2DOperation(ParamOperation):
         for the parameter gradient in training."""
         C, H, W, N = x.shape
         geometry = self.geometry(H, W)
-        O, k = self.param.shape[0], self.kernel
+        weights = self._weights()
+        O, k = weights.shape[0], self.kernel
         Ho, Wo = geometry.out_height, geometry.out_width
         cols = self._columns((C, k, k, Ho, Wo, N), x, inference)
         cols = im2col(x, geometry, cols).reshape(C * k * k, -1)
         self._cols = None if inference else cols
-        return np.matmul(self.param.reshape(O, -1), cols).reshape(O, Ho, Wo, N)
+        return np.matmul(weights.reshape(O, -1), cols).reshape(O, Ho, Wo, N)
 
     def _columns_again(self) -> np.ndarray:
         """The columns of the stored input (after a forward in inference mode, not kept)."""
@@ -264,17 +282,18 @@ class Conv2DOperation(ParamOperation):
         return rows if rows is not None else channel_rows(output_grad)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        O, C, k = *self.param.shape[:2], self.kernel
+        weights = self._weights()
+        O, C, k = *weights.shape[:2], self.kernel
         N, _, H, W = self.input_.shape
         geometry = self.geometry(H, W)
-        dcols = np.matmul(self.param.reshape(O, -1).T, self._rows_of(output_grad))
+        dcols = np.matmul(weights.reshape(O, -1).T, self._rows_of(output_grad))
         dcols = dcols.reshape(C, k, k, geometry.out_height, geometry.out_width, N)
         return from_channel_major(col2im(dcols, geometry, (C, H, W, N)))
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         cols = self._cols if self._cols is not None else self._columns_again()
         # one product over the whole batch: (O, Ho Wo N) @ (Ho Wo N, C k k)
-        return np.matmul(self._rows_of(output_grad), cols.T).reshape(self.param.shape)
+        return np.matmul(self._rows_of(output_grad), cols.T).reshape(self._weights().shape)
 
     def _release(self) -> None:
         super()._release()
@@ -284,9 +303,36 @@ class Conv2DOperation(ParamOperation):
         return {"stride": self.stride, "padding": self.padding}
 
 
-# the name of the book's operation (lincoln.conv.Conv2D_Op); the weights here are
-# (out_channels, in_channels, k, k), as in PyTorch, not the book's (in, out, k, k)
-Conv2D_Op = Conv2DOperation
+class Conv2D_Op(Conv2DOperation):  # noqa: N801 - the book's name
+    """The book's convolution: W (in_channels, out_channels, k, k), k odd, padding k // 2.
+
+    out[n, o] = sum over c, i, j of W[c, o, i, j] * x_pad[n, c, h + i, w + j]: the output has
+    the input's height and width. ``param_grad`` is in the book's layout, so the book's
+    optimizers update ``param`` with it. Computed as ``Conv2DOperation`` with the weights
+    transposed to (out_channels, in_channels, k, k), one matrix product per pass.
+    """
+
+    _layout = "(in_channels, out_channels, k, k)"
+
+    def __init__(self, W: np.ndarray) -> None:
+        if getattr(W, "ndim", None) != 4 or W.shape[2] != W.shape[3] or W.shape[2] % 2 == 0:
+            raise ValueError(f"Conv2D_Op: W must have the book's shape (in_channels, "
+                             f"out_channels, k, k) with k odd (the output keeps the image "
+                             f"size with padding k // 2), got {getattr(W, 'shape', W)}")
+        pad = W.shape[2] // 2
+        super().__init__(W.transpose(1, 0, 2, 3), stride=1, padding=pad)
+        self.param = W
+        self.param_size = W.shape[2]
+        self.param_pad = pad
+
+    def _weights(self) -> np.ndarray:
+        return self.param.transpose(1, 0, 2, 3)
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return super()._param_grad(output_grad).transpose(1, 0, 2, 3)
+
+    def get_config(self) -> dict:
+        return {}
 
 
 class ChannelBiasAdd(ParamOperation):

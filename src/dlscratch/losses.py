@@ -6,7 +6,7 @@ import numpy as np
 
 from .activations import softmax
 from .backend import arange, to_device
-from .validation import as_array, check_bool, check_number
+from .validation import as_array, check_bool, check_choice, check_number
 
 
 class Loss:
@@ -102,11 +102,18 @@ class MeanSquaredError(Loss):
 
     ``normalize=True`` first divides each row of the prediction by its sum (the book's option
     for sigmoid outputs on one-hot targets); the gradient goes through that division too.
+    ``book_gradient=True`` (with ``normalize``) runs the book's code instead: it sends back
+    2 (q - y) / batch for the normalised q, as if there were no division (not the gradient).
     """
 
-    def __init__(self, normalize: bool = False) -> None:
+    def __init__(self, normalize: bool = False, *, book_gradient: bool = False) -> None:
         super().__init__()
         self.normalize = check_bool("normalize", normalize, owner="MeanSquaredError")
+        self.book_gradient = check_bool("book_gradient", book_gradient,
+                                        owner="MeanSquaredError")
+        if self.book_gradient and not self.normalize:
+            raise ValueError("MeanSquaredError: book_gradient=True changes only the gradient of "
+                             "normalize=True; give normalize=True with it, or leave it out")
 
     def _output(self) -> float:
         prediction = self.prediction
@@ -119,13 +126,16 @@ class MeanSquaredError(Loss):
 
     def _input_grad(self) -> np.ndarray:
         grad = self._difference * (2.0 / len(self.prediction))
-        if self.normalize:
+        if self.normalize and not self.book_gradient:
             inner = (grad * self._normalized).sum(axis=1, keepdims=True)
             grad = (grad - inner) / self._row_sum
         return grad
 
     def get_config(self) -> dict:
-        return {"normalize": self.normalize} if self.normalize else {}
+        config = {"normalize": self.normalize} if self.normalize else {}
+        if self.book_gradient:
+            config["book_gradient"] = True
+        return config
 
 
 class MeanAbsoluteError(Loss):
@@ -171,15 +181,24 @@ class SoftmaxCrossEntropy(Loss):
     For sequences, prediction (batch, time, classes) with one-hot (batch, time, classes) or
     integer (batch, time) targets: every time step is one row and the mean runs over batch and
     time (torch's CrossEntropyLoss), so exp(loss) is the perplexity.
+    ``reduction="sum"`` sums over the rows instead (torch's ``reduction='sum'``, the book's
+    chapter-6 loss): L = -sum(y * log softmax(p)), dL/dp = softmax(p) - y.
     ``eps`` is accepted for the book's signature and unused: no clipping is needed.
     """
 
     classification = True
+    REDUCTIONS = ("mean", "sum")
 
-    def __init__(self, eps: float = 1e-9) -> None:
+    def __init__(self, eps: float = 1e-9, reduction: str = "mean") -> None:
         super().__init__()
         check_number("eps", eps, low=0, low_open=False, owner="SoftmaxCrossEntropy")
+        check_choice("reduction", reduction, self.REDUCTIONS, owner="SoftmaxCrossEntropy")
         self.eps = eps
+        self.reduction = reduction
+
+    def _rows_divisor(self, rows: int) -> int:
+        """What the summed loss and gradient are divided by: the rows, or 1 for a sum."""
+        return rows if self.reduction == "mean" else 1
 
     def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         if getattr(prediction, "ndim", None) == 2 and prediction.shape[1] == 1:
@@ -273,10 +292,11 @@ class SoftmaxCrossEntropy(Loss):
         # softmax as exp(log_softmax), as torch computes it: float32 runs stay close to torch's
         self._probabilities = np.exp(log_probabilities)
         n = len(logits)
+        divisor = self._rows_divisor(n)
         if self.target.ndim == 1:
             picked = log_probabilities[arange(n, like=logits), self.target]
-            return -picked.sum().astype(np.float64) / n
-        return -np.vdot(self.target, log_probabilities).astype(np.float64) / n
+            return -picked.sum().astype(np.float64) / divisor
+        return -np.vdot(self.target, log_probabilities).astype(np.float64) / divisor
 
     def _sequence_output(self) -> float:
         """``_output`` on (batch * time, classes) rows of a (batch, time, classes) prediction."""
@@ -299,18 +319,20 @@ class SoftmaxCrossEntropy(Loss):
                 grad[arange(rows, like=grad), target] -= 1.0
             else:
                 grad -= target
-            grad *= 1.0 / rows
+            if self.reduction == "mean":
+                grad *= 1.0 / rows
             return grad.reshape(self.prediction.shape)
         grad = self._probabilities.copy()  # a copy: backward may be called more than once
         if self.target.ndim == 1:
             grad[arange(len(grad), like=grad), self.target] -= 1.0
         else:
             grad -= self.target
-        grad *= 1.0 / len(grad)
+        if self.reduction == "mean":
+            grad *= 1.0 / len(grad)
         return grad
 
     def get_config(self) -> dict:
-        return {}
+        return {"reduction": self.reduction} if self.reduction != "mean" else {}
 
 
 class BinaryCrossEntropy(Loss):

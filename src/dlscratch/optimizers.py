@@ -41,8 +41,10 @@ def is_bias_name(name: str) -> bool:
 class Optimizer:
     """Updates ``net.params()`` from ``net.param_grads()``; the trainer sets ``optim.net = net``.
 
-    ``lr`` is the learning rate of the first epoch. ``decay_type`` (the book's ``"linear"`` or
-    ``"exponential"``) moves it to ``final_lr`` by the last epoch; ``schedule`` does the same job
+    ``lr`` is the learning rate of the first epoch. A bool in second place is the book's
+    chapter-6 ``gradient_clipping`` (its ``SGD(lr, gradient_clipping)``), not ``final_lr``.
+    ``decay_type`` (the book's ``"linear"`` or ``"exponential"``) moves it to ``final_lr`` by
+    the last epoch; ``schedule`` does the same job
     with any ``Schedule`` (give one or the other). Per-parameter state (velocities, moments) lives
     in ``state`` as lists of arrays shaped like the parameters; it is created on the first step
     and dropped, with the step count and the learning rate, by ``reset()``, which
@@ -63,6 +65,9 @@ class Optimizer:
                  *, weight_decay: float = 0.0, clip_norm: float | None = None,
                  schedule: Schedule | None = None, gradient_clipping: bool = False) -> None:
         owner = type(self).__name__
+        if isinstance(final_lr, (bool, np.bool_)):
+            # the book's chapter 6: SGD(lr, gradient_clipping), AdaGrad(lr, gradient_clipping)
+            gradient_clipping, final_lr = final_lr, 0.0
         check_positive("lr", lr, owner=owner)
         check_number("final_lr", final_lr, low=0, low_open=False, owner=owner)
         check_choice("decay_type", decay_type, DECAY_TYPES, owner=owner)
@@ -402,8 +407,8 @@ class SGDMomentum(Optimizer):
 
     state_names = ("velocity",)
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float = 0.0,
-                 decay_type: str | None = None, *, weight_decay: float = 0.0,
+    def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None,
+                 momentum: float = 0.9, *, weight_decay: float = 0.0,
                  clip_norm: float | None = None, schedule: Schedule | None = None,
                  gradient_clipping: bool = False) -> None:
         super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,
@@ -433,8 +438,8 @@ class AdaGrad(Optimizer):
 
     state_names = ("sum",)
 
-    def __init__(self, lr: float = 0.01, eps: float = 1e-10, final_lr: float = 0.0,
-                 decay_type: str | None = None, *, weight_decay: float = 0.0,
+    def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None,
+                 *, eps: float = 1e-10, weight_decay: float = 0.0,
                  clip_norm: float | None = None, schedule: Schedule | None = None,
                  gradient_clipping: bool = False) -> None:
         super().__init__(lr, final_lr, decay_type, weight_decay=weight_decay,

@@ -15,6 +15,12 @@ perplexity beside the unigram baseline and samples text as it learns::
 
 The perplexity is ``exp`` of the mean cross-entropy per predicted character; the unigram
 baseline is the perplexity of always predicting the training text's character frequencies.
+
+The book's chapter-6 loss is a sum over batch, time and characters (gradient softmax - target),
+and its learning rates (``SGD(lr=0.001)`` for cell 24) are sized for that sum: ``RNNModel``
+trains on the summed loss by default (``reduction="sum"``), while ``SoftmaxCrossEntropy`` over
+a ``NeuralNetwork`` stays the mean (``torch.nn.CrossEntropyLoss``). The loss that
+``single_step`` returns, and the perplexity, are per character either way.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from .base import Operation
 from .losses import Loss, SoftmaxCrossEntropy
 from .network import NeuralNetwork
 from .optimizers import Optimizer
-from .validation import check_number, check_path, check_positive
+from .validation import check_choice, check_number, check_path, check_positive
 
 TEXT_MODEL_FORMAT = "dlscratch.text_model"
 
@@ -197,13 +203,24 @@ class RNNModel(NeuralNetwork):
     sequences of any length. ``vocabulary`` (set by ``RNNTrainer``, kept by ``save``) maps ids
     to characters. With an ``Embedding`` as the first layer the inputs are the ids themselves
     (batch, time) instead of one-hot rows.
+
+    ``reduction`` is how training adds up a ``SoftmaxCrossEntropy`` over the characters of a
+    batch: ``"sum"`` (the default, the book's chapter 6, whose learning rates assume it) takes
+    the gradient of the loss summed over batch and time, softmax - target; ``"mean"`` that of
+    the mean (torch's ``CrossEntropyLoss``), batch * time times smaller. Either way
+    ``single_step`` returns the mean loss per character, whose exp is the perplexity.
     """
+
+    REDUCTIONS = ("sum", "mean")
 
     def __init__(self, layers: Sequence[Operation], sequence_length: int, vocab_size: int,
                  loss: Loss, seed: int | None = 1, dtype: Any = np.float32,
-                 vocabulary: Sequence[str] | None = None, hidden_size: int | None = None) -> None:
+                 vocabulary: Sequence[str] | None = None, hidden_size: int | None = None,
+                 *, reduction: str = "sum") -> None:
         check_positive("sequence_length", sequence_length, integer=True, owner="RNNModel")
         check_positive("vocab_size", vocab_size, integer=True, owner="RNNModel")
+        check_choice("reduction", reduction, self.REDUCTIONS, owner="RNNModel")
+        self.reduction = reduction
         super().__init__(layers=layers, loss=loss, seed=seed, dtype=dtype)
         output_size = getattr(self.layers[-1], "output_size", None)
         if isinstance(output_size, numbers.Integral) and output_size != vocab_size:
@@ -300,6 +317,25 @@ class RNNModel(NeuralNetwork):
         """The book's step: forward, loss, backward (the optimizer's ``step`` follows)."""
         return self.train_batch(x_batch, y_batch)
 
+    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                    inference: bool = False) -> float:
+        """Forward, loss, backward on one batch, the gradient reduced as ``reduction`` says;
+        returns the mean loss per character."""
+        prediction = self.forward(x_batch, inference)
+        loss = self.loss.forward(prediction, y_batch)
+        grad = self.loss.backward()
+        if isinstance(self.loss, SoftmaxCrossEntropy):
+            characters = int(np.prod(prediction.shape[:-1]))
+            summed = self.loss.reduction == "sum"
+            if self.reduction == "sum" and not summed:
+                grad *= characters
+            elif self.reduction == "mean" and summed:
+                grad *= 1.0 / characters
+            if summed:
+                loss /= characters
+        self.backward(grad)
+        return loss
+
     # ------------------------------------------------------------------ using the model
     def log_probabilities(self, ids: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """log P(next character) (n, time, vocab_size) in float64 for (n, time) ids, in batches,
@@ -394,7 +430,8 @@ class RNNModel(NeuralNetwork):
             _check_rebuilds(layer, description, f"layers[{index}]", "layer")
         _check_rebuilds(self.loss, meta["loss"], "loss", "loss")
         meta.update(format=TEXT_MODEL_FORMAT, sequence_length=self.sequence_length,
-                    vocab_size=self.vocab_size, vocabulary=self.vocabulary)
+                    vocab_size=self.vocab_size, vocabulary=self.vocabulary,
+                    reduction=self.reduction)
         write_npz(path, self.state_dict(), meta)
 
     @classmethod
@@ -411,12 +448,16 @@ class RNNModel(NeuralNetwork):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ModelFileError(f"{where}: {name} must be a positive integer, got {value!r}")
         vocabulary = meta.get("vocabulary")
+        reduction = meta.get("reduction", "mean")  # files from before it trained on the mean
+        if reduction not in cls.REDUCTIONS:
+            raise ModelFileError(f"{where}: reduction must be one of {cls.REDUCTIONS}, got "
+                                 f"{reduction!r}")
         layers, loss, seed, dtype = base.layers, base.loss, base.seed, base.dtype
         del base  # the rebuilt layers belong to the model, not to this first network
         try:
             model = cls(layers=layers, sequence_length=sequence_length,
                         vocab_size=vocab_size, loss=loss, seed=seed, dtype=dtype,
-                        vocabulary=vocabulary)
+                        vocabulary=vocabulary, reduction=reduction)
         except (TypeError, ValueError) as error:
             raise ModelFileError(f"{where}: {error}") from None
         for name, array in arrays.items():
@@ -436,7 +477,7 @@ class RNNModel(NeuralNetwork):
         layers = ",\n    ".join(repr(layer) for layer in self.layers)
         return (f"RNNModel(layers=[\n    {layers}],\n  sequence_length={self.sequence_length}, "
                 f"vocab_size={self.vocab_size}, loss={self.loss!r}, seed={self.seed}, "
-                f"dtype={self.dtype.name})")
+                f"dtype={self.dtype.name}, reduction={self.reduction!r})")
 
 
 # ---------------------------------------------------------------------- the trainer

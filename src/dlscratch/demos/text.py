@@ -38,7 +38,8 @@ def text_experiment(text: str, source: str, iterations: int = ITERATIONS,
     vocab_size = len(build_vocabulary(text))
     model = RNNModel(layers=[LSTMLayer(hidden_size=hidden, output_size=vocab_size)],
                      sequence_length=SEQUENCE_LENGTH, vocab_size=vocab_size,
-                     loss=SoftmaxCrossEntropy(), seed=seed, dtype=dtype)
+                     loss=SoftmaxCrossEntropy(), seed=seed, dtype=dtype,
+                     reduction="mean")  # Adam and clip_norm as torch's: the mean loss
     optim = Adam(lr=LEARNING_RATE, clip_norm=CLIP_NORM)
     trainer = RNNTrainer(model=model, optim=optim, batch_size=BATCH_SIZE, text=text, seed=seed,
                          verbose=log is not quiet_log, print_fn=log)
