@@ -322,7 +322,22 @@ class RNNModel(NeuralNetwork):
         """Forward, loss, backward on one batch, the gradient reduced as ``reduction`` says;
         returns the mean loss per character."""
         prediction = self.forward(x_batch, inference)
-        loss = self.loss.forward(prediction, y_batch)
+        return self._backward_reduced(prediction, self.loss.forward(prediction, y_batch))
+
+    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                             read: bool = True) -> float:
+        """``train_batch`` for a trainer whose targets were checked once, at the door: the
+        loss skips its per-batch checks and, with ``read=False``, leaves the loss on the
+        device."""
+        if type(self.loss).forward is not Loss.forward:
+            return self.train_batch(x_batch, y_batch)
+        prediction = self.forward(x_batch)
+        y_batch = to_device(y_batch, like=prediction)
+        loss = self.loss._forward_checked(prediction, y_batch, read=read)
+        return self._backward_reduced(prediction, loss)
+
+    def _backward_reduced(self, prediction: np.ndarray, loss: Any) -> Any:
+        """Backward from the loss, its gradient scaled to ``reduction``; the loss per character."""
         grad = self.loss.backward()
         if isinstance(self.loss, SoftmaxCrossEntropy):
             characters = int(np.prod(prediction.shape[:-1]))
@@ -690,13 +705,12 @@ class RNNTrainer:
         one-hot rows are made there, and the losses stay there until the next evaluation, which
         reads them in one transfer (a non-finite one then stops the run, naming its
         iteration); an iteration reads nothing back and uploads nothing."""
-        from .network import NeuralNetwork
         from .train import TrainingDivergedError
 
         model, optim, history = self.model, self.optim, self.history
         step = model.single_step
         if type(model).single_step is RNNModel.single_step \
-                and type(model).train_batch is NeuralNetwork.train_batch:
+                and type(model).train_batch is RNNModel.train_batch:
             # the ids come from the vocabulary, in range by construction: no per-batch checks
             def step(X, y):
                 return model._train_batch_checked(X, y, read=False)
