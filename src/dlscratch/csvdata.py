@@ -333,7 +333,7 @@ class Standardizer:
         Z = X / magnitude
         mean_z = Z.mean(axis=0)
         std_z = np.sqrt(((Z - mean_z) ** 2).mean(axis=0))
-        constant = np.ptp(X, axis=0) == 0
+        constant = (X == X[0]).all(axis=0)
         mean = np.where(constant, X[0], mean_z * magnitude)
         std = np.where(constant | (std_z * magnitude == 0), 1.0, std_z * magnitude)
         return cls(mean, std)
@@ -397,7 +397,8 @@ def split_rows(n: int, fraction: float, seed: int | None,
 def format_number(value: float) -> str:
     """The shortest text that reads back as the same float32 (predictions are float32), or 9
     significant digits for a value float32 cannot hold (beyond 3.4e38, below 1.2e-38)."""
-    single = np.float32(value)
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
     if value == 0 or (np.isfinite(single) and abs(float(value)) >= np.finfo(np.float32).tiny):
         return np.format_float_positional(single, unique=True, trim="-")
     return f"{float(value):.9g}"

@@ -115,6 +115,12 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
             traceback.print_exc()
         print(f"dlscratch {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 1
+    except MemoryError as error:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"dlscratch {args.command}: error: not enough memory for these settings "
+              f"({one_line(error)}); choose smaller layers or batches", file=sys.stderr)
+        return 1
 
 
 def one_line(error: BaseException) -> str:
