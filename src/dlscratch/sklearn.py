@@ -169,7 +169,7 @@ class _NeuralNetEstimator(BaseEstimator):
         params = net.params()
         best_params, waited, diverged = None, 0, False
         # a diverging run overflows on its way to the clear error below: no NumPy warnings
-        errors = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        errors = np.errstate(all="ignore")
         try:
             errors.__enter__()
             for _ in range(epochs):
@@ -272,6 +272,7 @@ class _NeuralNetEstimator(BaseEstimator):
     def _fit(self, X, y, sample_weight, partial: bool, classes=None):
         self._check_params()
         first = not partial or not hasattr(self, "net_")
+        self._check_raw_targets(y)
         X, y = validate_data(self, X, y, reset=first, dtype=np.float32,
                              **self._target_check_params())
         if sample_weight is not None:
@@ -310,6 +311,9 @@ class _NeuralNetEstimator(BaseEstimator):
         X, X_val, Y, Y_val = parts[:4]
         weights, weights_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
         return X, Y, weights, (X_val, Y_val, weights_val)
+
+    def _check_raw_targets(self, y) -> None:
+        """Refuse targets of the wrong kind before scikit-learn converts them."""
 
     def _stratify(self, Y: np.ndarray, n_validation: int) -> np.ndarray | None:
         """The labels to stratify the validation split by (None: a plain random split)."""
@@ -493,14 +497,17 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetEstimator):
     def _target_check_params(self) -> dict:
         return {"multi_output": True, "y_numeric": True}
 
-    def _encode_targets(self, y, first: bool, classes, partial: bool) -> np.ndarray:
-        y = np.asarray(y)
-        if y.dtype.kind in "USb" or (y.dtype.kind == "O" and any(
-                isinstance(value, (str, bytes, bool, np.bool_)) for value in y.ravel())):
+    def _check_raw_targets(self, y) -> None:
+        """Numbers only: text that spells numbers ("1.5") or booleans are refused, not cast."""
+        values = np.asarray(y)
+        if values.dtype.kind in "USb" or (values.dtype.kind == "O" and any(
+                isinstance(value, (str, bytes, bool, np.bool_)) for value in values.ravel())):
             raise ValueError(f"{type(self).__name__}.fit: y must hold numbers, got "
-                             f"{y.dtype.name} values such as {y.ravel()[:1].tolist()!r}; "
-                             f"convert them first (np.asarray(y, dtype=float)) if they are "
-                             f"numbers written as text")
+                             f"{values.dtype.name} values such as "
+                             f"{values.ravel()[:1].tolist()!r}; convert them first "
+                             f"(np.asarray(y, dtype=float)) if they are numbers written as text")
+
+    def _encode_targets(self, y, first: bool, classes, partial: bool) -> np.ndarray:
         y = y.astype(np.float64)
         Y = y.reshape(len(y), -1)
         if first:
