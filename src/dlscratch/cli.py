@@ -206,7 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                sample_every=args.sample_every, out=args.out, quiet=args.quiet,
                                dtype=args.dtype, threads=args.threads)
             except ValueError as error:  # a file that is not UTF-8 text, or too short
-                return _fail(str(error))
+                message = str(error)
+                if args.file is not None and args.file not in message:
+                    message = f"FILE {args.file!r}: {message}"
+                return _fail(message)
         else:
             demos.run_mnist(full=args.full, epochs=args.epochs, out=args.out,
                             quiet=args.quiet, dtype=args.dtype, threads=args.threads)

@@ -23,14 +23,24 @@ class CommandError(Exception):
     """A problem the user can fix (data, files, a model): one line on stderr, exit status 1."""
 
 
+#: The largest count an option takes (epochs, batch size, evaluations between stops): a run of
+#: 10**20 epochs is a typing slip, not a plan.
+MAX_COUNT = 10_000_000
+
+
 def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+    """argparse type: an integer in [1, MAX_COUNT]."""
     try:
-        value = int(text)
+        value = int(text) if len(str(text)) <= 30 else None
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {str(text)[:40]!r}")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {MAX_COUNT:,}, "
+                                         f"got {value:,}")
     return value
 
 

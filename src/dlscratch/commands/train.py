@@ -22,6 +22,7 @@ from ..callbacks import Callback, EarlyStopping
 from ..csvdata import DataError, Standardizer, read_csv, split_rows
 from ..runs import new_run_folder, to_toml, write_history_csv, write_json, write_text
 from ._common import (
+    MAX_COUNT,
     MODEL_KIND,
     PLOTS_EXTRA,
     CommandError,
@@ -189,8 +190,8 @@ def _check_setting(key: str, value: Any, where: str) -> Any:
             raise bad("a list of column names")
         return list(value)
     if key in ("epochs", "batch_size", "eval_every"):
-        if not is_int or value < 1:
-            raise bad("a positive integer")
+        if not is_int or not 1 <= value <= MAX_COUNT:
+            raise bad(f"a positive integer up to {MAX_COUNT:,}")
         return value
     if key in ("patience", "seed"):
         if not is_int or value < 0:
@@ -325,6 +326,10 @@ def _check_destinations(args: argparse.Namespace) -> None:
     regular file, in a folder that accepts files) and --runs-dir can take a run folder."""
     from .._io import _kind
 
+    for flag, value in (("--runs-dir", args.runs_dir), ("--out", args.out)):
+        if value is not None and not value.strip():
+            raise CommandError(f"{flag}: an empty name; expected a folder name (--runs-dir) or "
+                               f"a model file name (--out); nothing was trained")
     targets = [("--runs-dir", os.path.join(args.runs_dir, ".run"))]
     if args.out is not None:
         targets.insert(0, ("--out", args.out))
