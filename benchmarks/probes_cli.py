@@ -290,6 +290,22 @@ def cli_probes() -> list[Probe]:
                                                   else "c'd"),
             header=("a", "b", "c", "label"))
     # 2c. more CSV corners
+    def sparse(size, name="t.csv", head=b""):
+        def setup(work):
+            with open(work / name, "wb") as handle:
+                handle.write(head)
+                handle.truncate(size)
+        return setup
+
+    add(Probe("csv: a 300 MB file of NUL bytes", ["train", "t.csv", "--target", "label"],
+              words=("t.csv",), setup=sparse(300 << 20)))
+    add(Probe("csv: a header then 300 MB without a line end", ["train", "t.csv", "--target",
+                                                               "label"],
+              words=("t.csv",), setup=sparse(300 << 20, head=b"a,b,label\n1,2,")))
+    add(Probe("config: a 300 MB file of NUL bytes", ["train", "good.csv", "--config", "c.toml"],
+              words=("c.toml",), setup=sparse(300 << 20, "c.toml")))
+    add(Probe("model: a 300 MB file of NUL bytes", ["summary", "m.npz"], words=("m.npz",),
+              setup=sparse(300 << 20, "m.npz")))
     csv_probe("header names with spaces around", [" a ", "b ", " c", " label "], rows(), False)
     csv_probe("a quoted field across two lines", H, [], False,
               raw=b'a,b,c,label\n1,2,3,"x\ny"\n4,5,6,z\n' + b"\n".join(

@@ -332,3 +332,35 @@ def test_demo_numbers_are_bounded(argv, capsys, tmp_path):
     assert main(["demo", *argv, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "argument" in err
+
+
+@pytest.mark.parametrize("size", [2 << 20, 50 << 20])
+def test_a_config_file_of_megabytes_is_refused_before_reading(folder, capsys, size):
+    with open(folder / "big.toml", "wb") as handle:
+        handle.truncate(size)
+    assert main(["train", "good.csv", "--config", "big.toml"]) == 1
+    assert "bytes" in error_line(capsys)
+
+
+@pytest.mark.parametrize("flag", ["--runs-dir", "--out"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_destination_name_is_refused_before_training(folder, capsys, flag, value):
+    assert main(["train", "good.csv", "--target", "label", "--no-plots", flag, value]) == 1
+    assert flag in error_line(capsys)
+    assert not (folder / "runs").exists()
+
+
+@pytest.mark.parametrize("text", ["a", ""])
+def test_demo_text_names_a_file_too_short(folder, capsys, text):
+    (folder / "short.txt").write_text(text)
+    assert main(["demo", "text", "short.txt", "--iterations", "1", "--out", "o"]) == 1
+    assert "short.txt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("epochs", ["10000001", str(10**30)])
+def test_train_counts_are_bounded_on_the_command_line_and_in_config(folder, capsys, epochs):
+    assert main(["train", "good.csv", "--target", "label", "--epochs", epochs]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    (folder / "c.toml").write_text(f'target = "label"\nepochs = {epochs}\n')
+    assert main(["train", "good.csv", "--config", "c.toml"]) == 1
+    assert "epochs" in error_line(capsys)

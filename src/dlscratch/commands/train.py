@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.03, "validation": 0.2, "patience": 5, "eval_every": 5, "seed": 0,
     "ignore": [], "name": None, "image_shape": None,
 }
+#: A settings file larger than this is not one (it is read whole into memory).
+MAX_CONFIG_BYTES = 1 << 20
 #: The learning rate of each optimizer when --lr is not given.
 DEFAULT_LR = {"adam": 0.001, "adamw": 0.001, "rmsprop": 0.001, "sgd": 0.01, "momentum": 0.01,
               "adagrad": 0.01}
@@ -228,6 +230,9 @@ def read_config(path: str) -> dict[str, Any]:
     from .._io import open_regular_file
 
     check_regular_file(path, "config file", "--config")
+    if os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise CommandError(f"--config: {path} holds {os.path.getsize(path):,} bytes; a settings "
+                           f"file is a few lines (at most {MAX_CONFIG_BYTES:,} bytes)")
     try:
         with open_regular_file(path, "config file") as handle:
             data = tomllib.load(handle)
