@@ -555,6 +555,10 @@ def library_probes() -> None:
         sk(f"sklearn: regressor targets x{scale:g}",
            f"m = R(hidden_layer_sizes=(32,), epochs=80, random_state=0).fit(X, y*{scale!r})\n"
            f"np.isfinite(m.predict(X)).all() and r2(m, X, y*{scale!r}, {scale!r}) > 0.95")
+    for scale in (1e-300, 1e300):
+        sk(f"sklearn: score() at targets x{scale:g}",
+           f"m = R(epochs=40, random_state=0).fit(X, y*{scale!r})\n"
+           f"m.score(X, y*{scale!r}) > 0.95")
     for std, center in ((3.7e-13, 1.0), (1e-14, 0.0), (1e-9, 1e6)):
         sk(f"sklearn: regressor std {std:g} around {center:g}",
            f"t = {center!r} + {std!r} * y / y.std()\n"

@@ -128,3 +128,20 @@ def test_clone_of_an_unfitted_estimator_after_divergence_still_works():
         model.fit(X * 1e6, y)
     twin = clone(model).set_params(learning_rate=0.001, optimizer="adam")
     assert np.isfinite(twin.fit(X, y).predict(X)).all()
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1.0, 1e150, 1e300])
+def test_score_is_the_same_r2_at_any_scale_without_warnings(scale):
+    from sklearn.metrics import r2_score
+
+    X, y = data()
+    reference = NeuralNetRegressor(hidden_layer_sizes=(16,), epochs=30, random_state=0)
+    expected = r2_score(y, reference.fit(X, y).predict(X))
+    model = NeuralNetRegressor(hidden_layer_sizes=(16,), epochs=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = model.fit(X, y * scale).score(X, y * scale)
+    assert got == pytest.approx(expected, abs=1e-9)
+    Y = np.column_stack([y * scale, y])
+    assert model.fit(X, Y).score(X, Y) == pytest.approx(
+        r2_score(Y / [scale, 1.0], model.predict(X) / [scale, 1.0]), abs=1e-12)

@@ -488,6 +488,23 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetEstimator):
         prediction = self._unscaled(self._network_output(X))
         return prediction.ravel() if self._y_1d else prediction
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """R^2 of the predictions, as scikit-learn's ``r2_score``, computed on y and the
+        predictions divided by a power of two per output (exact), so targets near 1e300 or
+        1e-300 neither overflow nor underflow."""
+        from sklearn.metrics import r2_score
+
+        predicted = np.asarray(self.predict(X), dtype=np.float64)
+        target = np.asarray(y, dtype=np.float64)
+        P, T = predicted.reshape(len(predicted), -1), target.reshape(len(target), -1)
+        largest = np.maximum(np.abs(P).max(axis=0, initial=0.0),
+                             np.abs(T).max(axis=0, initial=0.0))
+        largest = np.where(np.isfinite(largest) & (largest > 0), largest, 1.0)
+        power = np.ldexp(1.0, np.frexp(largest)[1])
+        return float(r2_score((T / power).reshape(target.shape),
+                              (P / power).reshape(predicted.shape),
+                              sample_weight=sample_weight))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
