@@ -183,8 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = f"argument --out: {args.out!r} is not a folder name"
     elif os.path.exists(args.out) and not os.path.isdir(args.out):
         problem = f"argument --out: {args.out!r} exists and is not a folder"
-    elif args.demo == "text" and args.file is not None:
+    if problem is None and args.demo == "text" and args.file is not None:
+        # a file that cannot be read is a problem of the data, not of the usage: status 1
         problem = _text_file_problem(args.file)
+        if problem is not None:
+            return _fail(f"dlscratch demo text: {problem}")
     if problem is not None:
         try:
             parser.error(problem)
