@@ -53,6 +53,9 @@ def _bounded(high: int):
 MAX_SEEDS = 1000
 MAX_EPOCHS = 100_000
 MAX_THREADS = 1024
+MAX_ITERATIONS = 10_000_000
+#: the widest LSTM the text demo builds (4 gates of 8192 x 8192 weights: 1 GiB in float32)
+MAX_HIDDEN = 8192
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     cnn.add_argument("--full", action="store_true",
                      help="use the full MNIST (60,000 / 10,000) from the cache; it is never "
                           "downloaded here")
-    cnn.add_argument("--epochs", type=_positive_int, default=10, metavar="N",
+    cnn.add_argument("--epochs", type=_bounded(MAX_EPOCHS), default=10, metavar="N",
                      help="epochs of the modern CNN (default: 10); the book's network trains "
                           "one epoch, as in the book")
     _add_common(cnn)
@@ -127,11 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("file", nargs="?", metavar="FILE",
                       help="a UTF-8 text file (default: the docstrings of Python's standard "
                            "library)")
-    text.add_argument("--iterations", type=_positive_int, default=600, metavar="N",
+    text.add_argument("--iterations", type=_bounded(MAX_ITERATIONS), default=600, metavar="N",
                       help="training batches (default: 600)")
-    text.add_argument("--hidden", type=_positive_int, default=256, metavar="N",
-                      help="hidden size of the LSTM (default: 256)")
-    text.add_argument("--sample-every", type=_positive_int, default=100, metavar="N",
+    text.add_argument("--hidden", type=_bounded(MAX_HIDDEN), default=256, metavar="N",
+                      help=f"hidden size of the LSTM (default: 256, at most {MAX_HIDDEN})")
+    text.add_argument("--sample-every", type=_bounded(MAX_ITERATIONS), default=100, metavar="N",
                       help="iterations between evaluations and samples (default: 100)")
     _add_common(text)
     # the commands on the user's own data: train, predict, evaluate, summary, plot, runs
@@ -144,6 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _fail(message: str) -> int:
     print(f"dlscratch: error: {message}", file=sys.stderr)
     return 1
+
+
+def _text_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be the demo's text (missing, a folder, a FIFO, a device, a link
+    loop), or None when it is a regular file."""
+    from ._io import open_regular_file
+
+    try:
+        open_regular_file(path, "UTF-8 text file").close()
+    except FileNotFoundError:
+        return f"argument FILE: {path!r} does not exist; expected a UTF-8 text file"
+    except ValueError as error:
+        return f"argument FILE: {error}"
+    except OSError as error:
+        return f"argument FILE: {path!r} cannot be read: {error.strerror or error}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = f"argument --out: {args.out!r} is not a folder name"
     elif os.path.exists(args.out) and not os.path.isdir(args.out):
         problem = f"argument --out: {args.out!r} exists and is not a folder"
+    if problem is None and args.demo == "text" and args.file is not None:
+        # a file that cannot be read is a problem of the data, not of the usage: status 1
+        problem = _text_file_problem(args.file)
+        if problem is not None:
+            return _fail(f"dlscratch demo text: {problem}")
     if problem is not None:
         try:
             parser.error(problem)
@@ -185,7 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                sample_every=args.sample_every, out=args.out, quiet=args.quiet,
                                dtype=args.dtype, threads=args.threads)
             except ValueError as error:  # a file that is not UTF-8 text, or too short
-                return _fail(str(error))
+                message = str(error)
+                if args.file is not None and args.file not in message:
+                    message = f"FILE {args.file!r}: {message}"
+                return _fail(message)
         else:
             demos.run_mnist(full=args.full, epochs=args.epochs, out=args.out,
                             quiet=args.quiet, dtype=args.dtype, threads=args.threads)
@@ -204,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         return _fail(f"{error} (while reading the data or writing the results into "
                      f"{args.out!r})")
+    except MemoryError as error:
+        return _fail(f"not enough memory for this demo's settings ({error}); choose smaller "
+                     f"ones")
     except KeyboardInterrupt:
         print("dlscratch: interrupted", file=sys.stderr)
         return 130

@@ -8,12 +8,16 @@ one line.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
+
+from ._io import open_regular_file
 
 #: Cells read as a missing value (compared after stripping spaces, case-insensitively).
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?", "-")
@@ -21,6 +25,8 @@ MISSING = ("", "na", "n/a", "nan", "null", "none", "?", "-")
 MAX_GUESSED_CLASSES = 20
 #: Fields larger than this are refused (csv's own default limit is 128 KiB).
 FIELD_LIMIT = 1 << 20
+#: The separators a file may use; the header line decides (see ``detect_delimiter``).
+DELIMITERS = (",", ";", "\t", "|")
 
 
 class DataError(ValueError):
@@ -60,25 +66,57 @@ def is_missing(cell: str) -> bool:
     return cell.strip().lower() in MISSING
 
 
+def detect_delimiter(header_line: str) -> str:
+    """The separator of a CSV file, read off its header line (outside quotes).
+
+    The rule: the one of ``,`` ``;`` tab ``|`` that occurs most often in the header line, a
+    comma on a tie or when none occurs (a file of one column). So ``a;b;label`` is read with
+    semicolons and ``a,b,label`` with commas, as a spreadsheet exports them.
+    """
+    outside, quoted = [], False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted:
+            outside.append(char)
+    text = "".join(outside)
+    counts = {delimiter: text.count(delimiter) for delimiter in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] > 0 else ","
+
+
 def read_csv(path: str | os.PathLike) -> Table:
     """The header and data rows of the CSV file at ``path`` (UTF-8, an optional BOM).
 
-    Blank lines are skipped; a row with a different number of fields than the header, a
-    duplicated or empty column name, an empty file or a file with no data rows is a DataError.
+    The separator is a comma, a semicolon, a tab or ``|``, whichever the header line holds most
+    (``detect_delimiter``). Only a regular file is read: a FIFO, a device, a folder or a
+    symbolic-link loop is a DataError saying what the path is. Blank lines are skipped; a row
+    with a different number of fields than the header, a duplicated or empty column name, an
+    empty file or a file with no data rows is a DataError.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a folder; expected a CSV file")
+    try:
+        raw = open_regular_file(path, "CSV file")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except ValueError as error:
+        raise DataError(f"{error}") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read: {error.strerror or error}") from None
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     rows: list[list[str]] = []
     lines: list[int] = []
     header: list[str] | None = None
     header_line = 0
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
+            first = ""
+            while True:  # the first line that is not blank decides the separator
+                first = handle.readline(FIELD_LIMIT)
+                if not first or first.strip():
+                    break
+            handle.seek(0)
+            reader = csv.reader(handle, delimiter=detect_delimiter(first))
             previous = 0
             for record in reader:
                 line, previous = previous + 1, reader.line_num
@@ -89,7 +127,8 @@ def read_csv(path: str | os.PathLike) -> Table:
                     continue
                 if len(record) != len(header):
                     raise DataError(f"{path}: line {line} has {len(record)} field(s), but the "
-                                    f"header (line {header_line}) has {len(header)}")
+                                    f"header (line {header_line}) has {len(header)}"
+                                    f"{_separator_note(reader.dialect.delimiter)}")
                 rows.append(record)
                 lines.append(line)
     except UnicodeDecodeError as error:
@@ -115,6 +154,12 @@ def read_csv(path: str | os.PathLike) -> Table:
     if not rows:
         raise DataError(f"{path}: the file has a header but no data rows")
     return Table(path, header, rows, lines)
+
+
+def _separator_note(delimiter: str) -> str:
+    shown = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "'|'"}[delimiter]
+    return (f" (fields are separated by {shown}s, the separator the header line uses most; "
+            f"quote a field that holds one)")
 
 
 def parse_number(cell: str) -> float | None:
@@ -164,8 +209,23 @@ def bad_cell_message(table: Table, column: str, cell: str, line: int, role: str)
             f"{line}); {advice}")
 
 
+def _non_finite(cell: str) -> bool:
+    """Whether ``cell`` spells a number that is not finite (inf, -Infinity, 1e999, -nan)."""
+    text = cell.strip()
+    if "_" in text:
+        return False
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def target_cells(table: Table, column: str) -> list[str]:
-    """The stripped target cells; a DataError on the first missing one."""
+    """The stripped target cells; a DataError on the first missing or non-finite one.
+
+    A cell that spells a number but not a finite one (``inf``, ``-Infinity``, ``1e999``) is a
+    data error naming its line, never a class label: a numeric column stays numeric.
+    """
     k = table.index(column)
     cells = []
     for row, line in zip(table.rows, table.lines):
@@ -173,6 +233,10 @@ def target_cells(table: Table, column: str) -> list[str]:
         if is_missing(cell):
             raise DataError(f"{table.path}: the target column {column!r} has a missing value "
                             f"({cell!r}) on line {line}; fill it in or remove the row")
+        if _non_finite(cell):
+            raise DataError(f"{table.path}: the target column {column!r} holds {cell!r} on "
+                            f"line {line}; expected a finite number (or a text label that does "
+                            f"not spell a number)")
         cells.append(cell)
     return cells
 
@@ -190,27 +254,49 @@ def guess_task(cells: Sequence[str]) -> tuple[str, str]:
                          f"{MAX_GUESSED_CLASSES} distinct values or fractions"
 
 
+def label_key(cell: str) -> Decimal | str:
+    """What makes two labels the same class: its exact value for a label that is a finite
+    number (so ``1``, ``1.0`` and ``+1`` are one class, ``1e0`` too), else its text."""
+    text = cell.strip()
+    if parse_number(text) is None:
+        return text
+    return Decimal(text)
+
+
+def _label_name(key: Decimal | str, spellings: list[str]) -> str:
+    """The name of a class: a whole number as digits (``1``), else its first spelling."""
+    if isinstance(key, Decimal) and key == key.to_integral_value() and abs(key) < 10**30:
+        return str(int(key))
+    return spellings[0]
+
+
 def class_names(cells: Sequence[str]) -> list[str]:
-    """The distinct labels, in numeric order when all are numbers, else in text order."""
-    distinct = set(cells)
-    numbers = {cell: parse_number(cell) for cell in distinct}
-    if all(value is not None for value in numbers.values()):
-        return sorted(distinct, key=lambda cell: (numbers[cell], cell))
-    return sorted(distinct)
+    """The distinct labels, numbers compared by value (``1`` and ``1.0`` are one class, named
+    ``1``); numbers first in numeric order, then text labels in text order."""
+    spellings: dict[Decimal | str, list[str]] = {}
+    for cell in cells:
+        spellings.setdefault(label_key(cell), []).append(cell.strip())
+    numbers = sorted(key for key in spellings if isinstance(key, Decimal))
+    texts = sorted(key for key in spellings if isinstance(key, str))
+    return [_label_name(key, spellings[key]) for key in [*numbers, *texts]]
 
 
 def encode_labels(table: Table, column: str, cells: Sequence[str],
                   classes: Sequence[str]) -> np.ndarray:
-    """Integer labels of ``cells`` in ``classes``; a DataError names an unknown label's line."""
-    index = {name: i for i, name in enumerate(classes)}
+    """Integer labels of ``cells`` in ``classes`` (numbers compared by value); a DataError names
+    an unknown label's line."""
+    index: dict[Decimal | str, int] = {}
+    for i, name in enumerate(classes):
+        index.setdefault(label_key(name), i)
     labels = np.empty(len(cells), dtype=np.int64)
     for i, cell in enumerate(cells):
-        if cell not in index:
+        key = label_key(cell)
+        if key not in index:
             shown = ", ".join(repr(c) for c in classes[:20])
             raise DataError(f"{table.path}: the target column {column!r} holds {cell!r} on "
                             f"line {table.lines[i]}, a class the model was not trained on; "
                             f"its classes are {shown}")
-        labels[i] = index[cell]
+        labels[i] = index[key]
     return labels
 
 
@@ -226,7 +312,12 @@ def regression_targets(table: Table, column: str, cells: Sequence[str]) -> np.nd
 
 
 class Standardizer:
-    """x -> (x - mean) / std per column; a constant column keeps std = 1 (it becomes 0)."""
+    """x -> (x - mean) / std per column; a constant column keeps std = 1 (it becomes 0).
+
+    Fitting is overflow-free for any finite data (a column near 1e300 or 1e-300 gets its true
+    mean and std); ``transform`` of values far outside the training range is a DataError, not
+    an infinity handed to the network.
+    """
 
     def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
         self.mean = np.asarray(mean, dtype=np.float64)
@@ -234,17 +325,31 @@ class Standardizer:
 
     @classmethod
     def fit(cls, X: np.ndarray) -> Standardizer:
-        """The mean and standard deviation of each column of ``X``."""
-        std = X.std(axis=0)
-        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
+        """The mean and standard deviation of each column of ``X``, computed on X / max|X| so
+        that no square or sum overflows."""
+        X = np.asarray(X, dtype=np.float64)
+        magnitude = np.abs(X).max(axis=0)
+        magnitude = np.where(magnitude > 0, magnitude, 1.0)
+        Z = X / magnitude
+        mean_z = Z.mean(axis=0)
+        std_z = np.sqrt(((Z - mean_z) ** 2).mean(axis=0))
+        constant = (X == X[0]).all(axis=0)
+        mean = np.where(constant, X[0], mean_z * magnitude)
+        std = np.where(constant | (std_z * magnitude == 0), 1.0, std_z * magnitude)
+        return cls(mean, std)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """(X - mean) / std."""
-        return (X - self.mean) / self.std
+        """(X - mean) / std (as X / std - mean / std where X - mean would overflow)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = (X - self.mean) / self.std
+            if not np.isfinite(Z).all():
+                Z = np.where(np.isfinite(Z), Z, X / self.std - self.mean / self.std)
+        return Z
 
     def inverse(self, Z: np.ndarray) -> np.ndarray:
         """Z * std + mean."""
-        return Z * self.std + self.mean
+        with np.errstate(over="ignore", invalid="ignore"):
+            return Z * self.std + self.mean
 
     def to_dict(self) -> dict[str, list[float]]:
         """JSON-ready lists (float64 round-trips exactly through JSON)."""
@@ -290,5 +395,10 @@ def split_rows(n: int, fraction: float, seed: int | None,
 
 
 def format_number(value: float) -> str:
-    """The shortest text that reads back as the same float32 (predictions are float32)."""
-    return np.format_float_positional(np.float32(value), unique=True, trim="-")
+    """The shortest text that reads back as the same float32 (predictions are float32), or 9
+    significant digits for a value float32 cannot hold (beyond 3.4e38, below 1.2e-38)."""
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
+    if value == 0 or (np.isfinite(single) and abs(float(value)) >= np.finfo(np.float32).tiny):
+        return np.format_float_positional(single, unique=True, trim="-")
+    return f"{float(value):.9g}"

@@ -63,6 +63,11 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 }
 
 
+class TrainingDiverged(ValueError):
+    """``fit`` stopped: the loss or a parameter became NaN or infinite (the estimator is left
+    unfitted). Lower ``learning_rate`` or scale the features."""
+
+
 class _NeuralNetEstimator(BaseEstimator):
     """What both estimators share: parameters, the network, the training loop, prediction."""
 
@@ -110,9 +115,10 @@ class _NeuralNetEstimator(BaseEstimator):
         check_positive("epochs", self.epochs, integer=True, owner=owner)
         check_positive("batch_size", self.batch_size, integer=True, owner=owner)
         for name in ("early_stopping", "verbose"):
-            if not isinstance(getattr(self, name), (bool, np.bool_, numbers.Integral)):
-                raise TypeError(f"{owner}: {name} must be True or False, got "
-                                f"{getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)) and not (
+                    isinstance(value, numbers.Integral) and value in (0, 1)):
+                raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
         check_number("validation_fraction", self.validation_fraction, low=0, high=1,
                      high_open=True, owner=owner)
         check_choice("weight_init", self.weight_init, WEIGHT_INITS, owner=owner)
@@ -161,8 +167,11 @@ class _NeuralNetEstimator(BaseEstimator):
         n = len(X)
         batch_size = min(int(self.batch_size), n)
         params = net.params()
-        best_params, waited = None, 0
+        best_params, waited, diverged = None, 0, False
+        # a diverging run overflows on its way to the clear error below: no NumPy warnings
+        errors = np.errstate(all="ignore")
         try:
+            errors.__enter__()
             for _ in range(epochs):
                 order = rng.permutation(n)
                 X_epoch, Y_epoch = X[order], Y[order]
@@ -175,11 +184,15 @@ class _NeuralNetEstimator(BaseEstimator):
                     total += loss * (stop - start if weights is None else weights.sum())
                     optimizer.step()
                 epoch_loss = total / (n if sample_weight is None else sample_weight.sum())
-                if not math.isfinite(epoch_loss):
-                    raise ValueError(f"{type(self).__name__}.fit: training diverged (the loss "
-                                     f"became {epoch_loss} in epoch {self.n_iter_ + 1}) with "
-                                     f"learning_rate {optimizer.lr:g}; lower the learning rate "
-                                     f"or standardize X (StandardScaler)")
+                if not math.isfinite(epoch_loss) or not all(
+                        np.isfinite(param).all() for param in params):
+                    diverged = True
+                    raise TrainingDiverged(
+                        f"{type(self).__name__}.fit: training diverged (the loss became "
+                        f"{epoch_loss:g} in epoch {self.n_iter_ + 1}) with learning_rate "
+                        f"{optimizer.lr:g} and optimizer {self.optimizer!r}; lower "
+                        f"learning_rate (try {optimizer.lr / 10:g}) or scale X (StandardScaler "
+                        f"in a Pipeline); the estimator is left unfitted")
                 self.loss_curve_.append(epoch_loss)
                 self.n_iter_ += 1
                 message = f"Epoch {self.n_iter_}: loss {epoch_loss:.6f}"
@@ -206,11 +219,22 @@ class _NeuralNetEstimator(BaseEstimator):
                           f"{self.n_iter_} epoch(s); the network keeps the parameters so far",
                           UserWarning, stacklevel=3)
         finally:
-            if best_params is not None:
-                for param, best in zip(params, best_params):
-                    param[...] = best
+            errors.__exit__(None, None, None)
             net._release()
-            self._update_inference_network()
+            if diverged or not all(np.isfinite(param).all() for param in params):
+                self._forget_fit()
+            else:
+                if best_params is not None:
+                    for param, best in zip(params, best_params):
+                        param[...] = best
+                self._update_inference_network()
+
+    def _forget_fit(self) -> None:
+        """Back to unfitted (``predict`` raises NotFittedError): a diverged network is no model."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in (
+                    "_inference_net", "_optimizer", "_shuffle_rng", "_seed"):
+                delattr(self, name)
 
     def _update_inference_network(self) -> None:
         """A float64 twin of ``net_`` for ``predict``: training runs in float32 for speed, but
@@ -248,6 +272,7 @@ class _NeuralNetEstimator(BaseEstimator):
     def _fit(self, X, y, sample_weight, partial: bool, classes=None):
         self._check_params()
         first = not partial or not hasattr(self, "net_")
+        self._check_raw_targets(y)
         X, y = validate_data(self, X, y, reset=first, dtype=np.float32,
                              **self._target_check_params())
         if sample_weight is not None:
@@ -286,6 +311,9 @@ class _NeuralNetEstimator(BaseEstimator):
         X, X_val, Y, Y_val = parts[:4]
         weights, weights_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
         return X, Y, weights, (X_val, Y_val, weights_val)
+
+    def _check_raw_targets(self, y) -> None:
+        """Refuse targets of the wrong kind before scikit-learn converts them."""
 
     def _stratify(self, Y: np.ndarray, n_validation: int) -> np.ndarray | None:
         """The labels to stratify the validation split by (None: a plain random split)."""
@@ -457,8 +485,25 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predictions in the units of y: (n_samples,) or (n_samples, n_outputs) as y was."""
-        prediction = self._network_output(X) * self.y_scale_ + self.y_mean_
+        prediction = self._unscaled(self._network_output(X))
         return prediction.ravel() if self._y_1d else prediction
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R^2 of the predictions, as scikit-learn's ``r2_score``, computed on y and the
+        predictions divided by a power of two per output (exact), so targets near 1e300 or
+        1e-300 neither overflow nor underflow."""
+        from sklearn.metrics import r2_score
+
+        predicted = np.asarray(self.predict(X), dtype=np.float64)
+        target = np.asarray(y, dtype=np.float64)
+        P, T = predicted.reshape(len(predicted), -1), target.reshape(len(target), -1)
+        largest = np.maximum(np.abs(P).max(axis=0, initial=0.0),
+                             np.abs(T).max(axis=0, initial=0.0))
+        largest = np.where(np.isfinite(largest) & (largest > 0), largest, 1.0)
+        power = np.ldexp(1.0, np.frexp(largest)[1])
+        return float(r2_score((T / power).reshape(target.shape),
+                              (P / power).reshape(predicted.shape),
+                              sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -469,8 +514,18 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetEstimator):
     def _target_check_params(self) -> dict:
         return {"multi_output": True, "y_numeric": True}
 
+    def _check_raw_targets(self, y) -> None:
+        """Numbers only: text that spells numbers ("1.5") or booleans are refused, not cast."""
+        values = np.asarray(y)
+        if values.dtype.kind in "USb" or (values.dtype.kind == "O" and any(
+                isinstance(value, (str, bytes, bool, np.bool_)) for value in values.ravel())):
+            raise ValueError(f"{type(self).__name__}.fit: y must hold numbers, got "
+                             f"{values.dtype.name} values such as "
+                             f"{values.ravel()[:1].tolist()!r}; convert them first "
+                             f"(np.asarray(y, dtype=float)) if they are numbers written as text")
+
     def _encode_targets(self, y, first: bool, classes, partial: bool) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float64)
+        y = y.astype(np.float64)
         Y = y.reshape(len(y), -1)
         if first:
             self._y_1d = y.ndim == 1
@@ -481,15 +536,31 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetEstimator):
         return Y
 
     def _learn_target_scaling(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> None:
-        self.y_mean_ = np.average(Y, axis=0, weights=sample_weight)
-        variance = np.average((Y - self.y_mean_) ** 2, axis=0, weights=sample_weight)
-        scale = np.sqrt(variance)
-        # a constant column keeps scale 1 (it is only shifted)
-        self.y_scale_ = np.where(scale > 1e-12 * np.maximum(np.abs(self.y_mean_), 1.0), scale,
-                                 1.0)
+        """The weighted mean and standard deviation of each column, computed on Y / max|Y| so
+        that no sum or square overflows or underflows (any finite scale, 1e-300 to 1e300). A
+        column whose values are all equal is predicted as that value exactly."""
+        magnitude = np.abs(Y).max(axis=0)
+        magnitude = np.where(magnitude > 0, magnitude, 1.0)
+        Z = Y / magnitude
+        mean_z = np.average(Z, axis=0, weights=sample_weight)
+        std_z = np.sqrt(np.average((Z - mean_z) ** 2, axis=0, weights=sample_weight))
+        self._y_magnitude = magnitude
+        self._y_constant = (Y == Y[0]).all(axis=0) | (std_z == 0)
+        self._y_mean_z = np.where(self._y_constant, Z[0], mean_z)
+        self._y_std_z = np.where(self._y_constant, 1.0, std_z)
+        self.y_mean_ = np.where(self._y_constant, Y[0], mean_z * magnitude)
+        self.y_scale_ = np.where(self._y_constant, 1.0, std_z * magnitude)
 
     def _scaled_targets(self, Y: np.ndarray) -> np.ndarray:
-        return ((Y - self.y_mean_) / self.y_scale_).astype(np.float32)
+        with np.errstate(over="ignore"):
+            Z = (Y / self._y_magnitude - self._y_mean_z) / self._y_std_z
+        return Z.astype(np.float32)
+
+    def _unscaled(self, output: np.ndarray) -> np.ndarray:
+        """The network's output in the units of y; a constant column is its value exactly."""
+        with np.errstate(over="ignore"):
+            values = (output * self._y_std_z + self._y_mean_z) * self._y_magnitude
+        return np.where(self._y_constant, self.y_mean_, values)
 
     def _n_outputs(self) -> int:
         return self._target_columns
@@ -504,4 +575,5 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetEstimator):
         return (difference * difference).sum(axis=1)
 
 
-__all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "EXPECTED_FAILED_CHECKS"]
+__all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "TrainingDiverged",
+           "EXPECTED_FAILED_CHECKS"]

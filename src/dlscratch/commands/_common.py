@@ -23,14 +23,24 @@ class CommandError(Exception):
     """A problem the user can fix (data, files, a model): one line on stderr, exit status 1."""
 
 
+#: The largest count an option takes (epochs, batch size, evaluations between stops): a run of
+#: 10**20 epochs is a typing slip, not a plan.
+MAX_COUNT = 10_000_000
+
+
 def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+    """argparse type: an integer in [1, MAX_COUNT]."""
     try:
-        value = int(text)
+        value = int(text) if len(str(text)) <= 30 else None
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {str(text)[:40]!r}")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {MAX_COUNT:,}, "
+                                         f"got {value:,}")
     return value
 
 
@@ -115,6 +125,12 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
             traceback.print_exc()
         print(f"dlscratch {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 1
+    except MemoryError as error:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"dlscratch {args.command}: error: not enough memory for these settings "
+              f"({one_line(error)}); choose smaller layers or batches", file=sys.stderr)
+        return 1
 
 
 def one_line(error: BaseException) -> str:
@@ -133,11 +149,29 @@ def require_matplotlib(what: str = "the pictures") -> None:
                            f"{PLOTS_EXTRA}") from None
 
 
+def check_regular_file(path: str, what: str, flag: str = "") -> str:
+    """``path`` when it is a regular file (or a link to one) that can be opened for reading;
+    else a CommandError saying what it is: missing, a folder, a FIFO, a device, a link loop."""
+    from .._io import open_regular_file
+
+    prefix = f"{flag} " if flag else ""
+    try:
+        open_regular_file(path, what).close()
+    except FileNotFoundError:
+        raise CommandError(f"{prefix}{path}: no such {what}") from None
+    except ValueError as error:
+        raise CommandError(f"{prefix}{error}") from None
+    except OSError as error:
+        raise CommandError(f"{prefix}{path}: cannot be read: {error.strerror or error}") from None
+    return path
+
+
 def load_model(path: str):
     """(network, metadata) of a model written by ``dlscratch train``; CommandError otherwise."""
     from ..network import NeuralNetwork
     from ..persistence import ModelFileError
 
+    check_regular_file(path, "model file")
     try:
         net = NeuralNetwork.load(path)
     except FileNotFoundError:
@@ -169,6 +203,24 @@ def check_model_metadata(metadata: dict, net, path: str) -> None:
     if not ok:
         raise CommandError(f"{path}: the model's description of its data is damaged "
                            f"(features, target, task or classes)")
+    outputs = _output_size(net, len(features))
+    expected = len(metadata["classes"]) if task == "classification" else 1
+    if outputs is not None and outputs != expected:
+        what = f"{expected} classes" if task == "classification" else "one regression target"
+        raise CommandError(f"{path}: the network has {outputs} output(s), but the model's "
+                           f"description lists {what}; the file was edited or damaged")
+    if task == "classification" and len(set(metadata["classes"])) != expected:
+        raise CommandError(f"{path}: the model's class list names a class twice; the file was "
+                           f"edited or damaged")
+
+
+def _output_size(net, n_features: int) -> int | None:
+    """The width of the network's output for one row of ``n_features`` zeros."""
+    try:
+        output = net.predict(np.zeros((1, n_features), dtype=net.dtype))
+    except (ValueError, TypeError):
+        return None
+    return int(np.asarray(output).reshape(1, -1).shape[1])
 
 
 def json_ready(value: Any) -> Any:

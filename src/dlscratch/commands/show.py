@@ -7,7 +7,14 @@ import json
 import os
 
 from ..runs import RUN_FILE, list_runs
-from ._common import CommandError, add_debug, print_json, require_matplotlib, run_guarded
+from ._common import (
+    CommandError,
+    add_debug,
+    check_regular_file,
+    print_json,
+    require_matplotlib,
+    run_guarded,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -59,6 +66,8 @@ def run_plot_history(args: argparse.Namespace) -> int:
     path = os.path.join(args.run, "history.json")
     if not os.path.isdir(args.run):
         raise CommandError(f"{args.run}: no such run folder")
+    if os.path.lexists(path):  # a FIFO, a device or a link loop is named, never opened
+        check_regular_file(path, "history file")
     if not os.path.isfile(path):
         raise CommandError(f"{args.run} is not a run folder of dlscratch train (no "
                            f"history.json)")

@@ -67,7 +67,7 @@ def prepare_training(table: Table, target: str, task: str | None,
         y = encode_labels(table, target, cells, classes)
         return Prepared(task, reason, features, X, y, classes)
     y = regression_targets(table, target, cells)
-    if np.ptp(y) == 0:
+    if (y == y[0]).all():
         raise DataError(f"{table.path}: the target {target!r} is {cells[0]} in every row; there "
                         f"is nothing to learn")
     return Prepared(task, reason, features, X, y)
@@ -111,7 +111,28 @@ def model_features(table: Table, metadata: dict, model_path: str) -> np.ndarray:
                         f"{model_path} was trained on; its columns are {table.columns}")
     X = numeric_matrix(table, features)
     scaler = Standardizer.from_dict(metadata.get("scaler") or {}, len(features), model_path)
-    return scaler.transform(X)
+    return check_standardised(scaler.transform(X), table, features)
+
+
+#: Standardised features beyond this are refused: float32 (the network's type) ends near 3.4e38,
+#: and a value this many standard deviations from the training data predicts nothing useful.
+MAX_STANDARDISED = 1e30
+
+
+def check_standardised(Z: np.ndarray, table: Table, features: list[str],
+                       rows: np.ndarray | None = None) -> np.ndarray:
+    """``Z`` when every standardised value is finite and below ``MAX_STANDARDISED``; else a
+    DataError naming the column and the line of the first that is not."""
+    bad = ~(np.abs(Z) <= MAX_STANDARDISED)
+    if bad.any():
+        i, j = (int(k) for k in np.argwhere(bad)[0])
+        row = i if rows is None else int(rows[i])
+        cell = table.rows[row][table.index(features[j])].strip()
+        raise DataError(f"{table.path}: column {features[j]!r} holds {cell!r} on line "
+                        f"{table.lines[row]}, {abs(Z[i, j]):.3g} standard deviations from the "
+                        f"training data's mean, too far to compute with; rescale the column "
+                        f"(or drop the row)")
+    return Z
 
 
 def model_targets(table: Table, metadata: dict) -> np.ndarray:
@@ -141,13 +162,17 @@ def predict(net, metadata: dict, X: np.ndarray) -> tuple[np.ndarray, np.ndarray 
 
 
 def metrics(task: str, predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """accuracy (and right/rows) for classification; r2, rmse, mae for regression."""
+    """accuracy (and right/rows) for classification; r2, rmse, mae for regression (computed on
+    values divided by their largest magnitude, so targets near 1e300 do not overflow)."""
     if task == "classification":
         right = int((predicted == target).sum())
         return {"accuracy": right / len(target), "right": right, "rows": len(target)}
-    error = predicted - target
-    total = float(((target - target.mean()) ** 2).sum())
-    r2 = 1.0 - float((error ** 2).sum()) / total if total > 0 else math.nan
-    return {"r2": r2, "rmse": float(np.sqrt((error ** 2).mean())),
-            "mae": float(np.abs(error).mean())}
-
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = float(max(np.abs(target).max(initial=0.0), np.abs(predicted).max(initial=0.0)))
+        scale = scale if 0 < scale < math.inf else 1.0
+        error = predicted / scale - target / scale
+        centred = target / scale - (target / scale).mean()
+        total = float((centred ** 2).sum())
+        r2 = 1.0 - float((error ** 2).sum()) / total if total > 0 else math.nan
+        return {"r2": r2, "rmse": scale * float(np.sqrt((error ** 2).mean())),
+                "mae": scale * float(np.abs(error).mean())}

@@ -7,7 +7,10 @@ import logging
 import math
 import os
 import shlex
+import shutil
+import stat
 import sys
+import tempfile
 import time
 import warnings
 from typing import Any
@@ -19,10 +22,12 @@ from ..callbacks import Callback, EarlyStopping
 from ..csvdata import DataError, Standardizer, read_csv, split_rows
 from ..runs import new_run_folder, to_toml, write_history_csv, write_json, write_text
 from ._common import (
+    MAX_COUNT,
     MODEL_KIND,
     PLOTS_EXTRA,
     CommandError,
     add_debug,
+    check_regular_file,
     column_list,
     confusion_matrix,
     format_confusion,
@@ -42,6 +47,7 @@ from .tabular import (
     OPTIMIZERS,
     build_network,
     build_optimizer,
+    check_standardised,
     metrics,
     predict,
     prepare_training,
@@ -54,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.03, "validation": 0.2, "patience": 5, "eval_every": 5, "seed": 0,
     "ignore": [], "name": None, "image_shape": None,
 }
+#: A settings file larger than this is not one (it is read whole into memory).
+MAX_CONFIG_BYTES = 1 << 20
 #: The learning rate of each optimizer when --lr is not given.
 DEFAULT_LR = {"adam": 0.001, "adamw": 0.001, "rmsprop": 0.001, "sgd": 0.01, "momentum": 0.01,
               "adagrad": 0.01}
@@ -184,8 +192,8 @@ def _check_setting(key: str, value: Any, where: str) -> Any:
             raise bad("a list of column names")
         return list(value)
     if key in ("epochs", "batch_size", "eval_every"):
-        if not is_int or value < 1:
-            raise bad("a positive integer")
+        if not is_int or not 1 <= value <= MAX_COUNT:
+            raise bad(f"a positive integer up to {MAX_COUNT:,}")
         return value
     if key in ("patience", "seed"):
         if not is_int or value < 0:
@@ -219,10 +227,14 @@ def read_config(path: str) -> dict[str, Any]:
                                f"{sys.version_info.major}.{sys.version_info.minor} needs "
                                f"tomli, which is not installed; install it with: "
                                f"{PLOTS_EXTRA} (or pip install tomli)") from None
-    if not os.path.isfile(path):
-        raise CommandError(f"--config: {path}: no such file")
+    from .._io import open_regular_file
+
+    check_regular_file(path, "config file", "--config")
+    if os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise CommandError(f"--config: {path} holds {os.path.getsize(path):,} bytes; a settings "
+                           f"file is a few lines (at most {MAX_CONFIG_BYTES:,} bytes)")
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path, "config file") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise CommandError(f"--config: {path} is not valid TOML: {error}") from None
@@ -314,6 +326,38 @@ def _progress_bar():
 
 
 # ---------------------------------------------------------------------- the command
+def _check_destinations(args: argparse.Namespace) -> None:
+    """Before the first epoch, creating nothing: --out can take the model (a new path or a
+    regular file, in a folder that accepts files) and --runs-dir can take a run folder."""
+    from .._io import _kind
+
+    for flag, value in (("--runs-dir", args.runs_dir), ("--out", args.out)):
+        if value is not None and not value.strip():
+            raise CommandError(f"{flag}: an empty name; expected a folder name (--runs-dir) or "
+                               f"a model file name (--out); nothing was trained")
+    targets = [("--runs-dir", os.path.join(args.runs_dir, ".run"))]
+    if args.out is not None:
+        targets.insert(0, ("--out", args.out))
+    for flag, path in targets:
+        if flag == "--out" and os.path.lexists(path):
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISREG(mode):
+                raise CommandError(f"--out {path}: is {_kind(mode)}; expected a new path or a "
+                                   f"regular file to save the model to; nothing was trained")
+        folder = os.path.dirname(os.path.abspath(path))
+        existing = folder
+        while not os.path.exists(existing):  # the folders a save would create
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise CommandError(f"{flag} {path}: {existing} is not a folder; nothing was trained")
+        try:
+            probe = tempfile.TemporaryFile(dir=existing)
+        except OSError as error:
+            raise CommandError(f"{flag} {path}: the folder {existing} does not accept new files "
+                               f"({error.strerror or error}); nothing was trained") from None
+        probe.close()
+
+
 def run_train(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     if not settings["target"]:
@@ -338,8 +382,9 @@ def run_train(args: argparse.Namespace) -> int:
     if len(train_rows) < 2:
         raise DataError(f"{table.path}: {len(data.y)} data row(s) leave {len(train_rows)} for "
                         f"training; expected at least 2 (lower --validation or add rows)")
+    _check_destinations(args)
     scaler = Standardizer.fit(data.X[train_rows])
-    X = scaler.transform(data.X).astype(np.float32)
+    X = check_standardised(scaler.transform(data.X), table, data.features).astype(np.float32)
     if classification:
         y = data.y
         target_scaler = None
@@ -431,6 +476,58 @@ def run_train(args: argparse.Namespace) -> int:
 
     folder = new_run_folder(args.runs_dir, settings["name"] or
                             os.path.splitext(os.path.basename(table.path))[0])
+    try:
+        pictures, out_error = _write_run(folder, args, settings, data, table, history,
+                                         history_dict, failure, status, started, train_rows,
+                                         val_rows, train_metrics, val_metrics, val_predicted,
+                                         metadata, net)
+    except BaseException:
+        # a run folder is whole or absent: never half of one (this process made it just now)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    model_path = os.path.join(folder, "model.npz")
+    if failure is not None:
+        raise CommandError(f"no model was saved; the run is in {folder}: {failure}")
+    if history.interrupted:
+        print(f"dlscratch train: interrupted after {history.epochs_run} epoch(s); the run "
+              f"(with the best model so far) is in {folder}; --out was not written",
+              file=sys.stderr)
+        return 130
+    if out_error is not None:
+        raise CommandError(f"the run completed and its model is in {model_path}, but --out "
+                           f"{args.out} could not be written: {out_error}")
+
+    if mode == "json":
+        print_json({"event": "result", "status": status, "task": data.task,
+                    "epochs_run": history.epochs_run, "best_epoch": history.best_epoch,
+                    "training_metrics": train_metrics, "validation_metrics": val_metrics or None,
+                    "run": folder, "model": model_path, "out": args.out, "pictures": pictures})
+        return 0
+    stop = (f"stopped early at epoch {history.epochs_run}" if history.stopped_epoch
+            else f"{history.epochs_run} epochs")
+    best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
+    print(f"trained: {stop}{best} ({time.time() - started:.1f} s)")
+    print(f"training rows:   {format_metrics(train_metrics)}")
+    if val_metrics:
+        print(f"validation rows: {format_metrics(val_metrics)}")
+        if classification and mode == "text":
+            counts = confusion_matrix(data.y[val_rows], val_predicted, len(data.classes))
+            print("confusion matrix of the validation rows:")
+            print(format_confusion(counts, data.classes))
+    print(f"run folder: {folder}")
+    if pictures:
+        print(f"pictures: {', '.join(pictures)}")
+    print(f"model: {model_path}" + (f" (and {args.out})" if args.out else ""))
+    if mode == "text":
+        shown = args.out or model_path
+        print(f"next: dlscratch predict {shlex.quote(shown)} NEW.csv --out predictions.csv")
+    return 0
+
+
+def _write_run(folder, args, settings, data, table, history, history_dict, failure, status,
+               started, train_rows, val_rows, train_metrics, val_metrics, val_predicted,
+               metadata, net) -> tuple[list[str], str | None]:
+    """Write the run folder's files (and --out); returns (the pictures, --out's error)."""
     model_path = os.path.join(folder, "model.npz")
     command = "dlscratch " + shlex.join(getattr(args, "argv", sys.argv[1:]))
     config = {key: value for key, value in settings.items() if value is not None}
@@ -465,43 +562,17 @@ def run_train(args: argparse.Namespace) -> int:
         "dlscratch": __version__}
     if failure is not None:
         run_info["error"] = str(failure)
+    out_error = None
+    if failure is None and not history.interrupted and args.out is not None:
+        try:
+            net.save(args.out)
+        except (OSError, ValueError) as error:
+            out_error = " ".join(str(error).split())
+            run_info["error"] = f"--out {args.out} could not be written: {out_error}"
+    run_info["out"] = args.out if failure is None and out_error is None \
+        and not history.interrupted else None
     write_json(os.path.join(folder, "run.json"), json_ready(run_info))
-
-    if failure is not None:
-        raise CommandError(f"no model was saved; the run is in {folder}: {failure}")
-    if history.interrupted:
-        print(f"dlscratch train: interrupted after {history.epochs_run} epoch(s); the run "
-              f"(with the best model so far) is in {folder}; --out was not written",
-              file=sys.stderr)
-        return 130
-    if args.out is not None:
-        net.save(args.out)
-
-    if mode == "json":
-        print_json({"event": "result", "status": status, "task": data.task,
-                    "epochs_run": history.epochs_run, "best_epoch": history.best_epoch,
-                    "training_metrics": train_metrics, "validation_metrics": val_metrics or None,
-                    "run": folder, "model": model_path, "out": args.out, "pictures": pictures})
-        return 0
-    stop = (f"stopped early at epoch {history.epochs_run}" if history.stopped_epoch
-            else f"{history.epochs_run} epochs")
-    best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
-    print(f"trained: {stop}{best} ({time.time() - started:.1f} s)")
-    print(f"training rows:   {format_metrics(train_metrics)}")
-    if val_metrics:
-        print(f"validation rows: {format_metrics(val_metrics)}")
-        if classification and mode == "text":
-            counts = confusion_matrix(data.y[val_rows], val_predicted, len(data.classes))
-            print("confusion matrix of the validation rows:")
-            print(format_confusion(counts, data.classes))
-    print(f"run folder: {folder}")
-    if pictures:
-        print(f"pictures: {', '.join(pictures)}")
-    print(f"model: {model_path}" + (f" (and {args.out})" if args.out else ""))
-    if mode == "text":
-        shown = args.out or model_path
-        print(f"next: dlscratch predict {shlex.quote(shown)} NEW.csv --out predictions.csv")
-    return 0
+    return pictures, out_error
 
 
 def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
