@@ -66,7 +66,8 @@ def test_a_file_that_declares_a_huge_layer_is_refused_before_allocating(tmp_path
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0
+    # a guard against building the declared network, not a speed test (loaded machines vary)
+    assert time.perf_counter() - start < 20.0
     assert peak < 100 * 2**20
 
 
