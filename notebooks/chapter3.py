@@ -1,0 +1,5 @@
+# %% [markdown]
+# # Chapter 3
+
+# %%
+print(3)

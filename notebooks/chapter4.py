@@ -1,0 +1,5 @@
+# %% [markdown]
+# # Chapter 4
+
+# %%
+print(4)

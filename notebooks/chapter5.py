@@ -1,0 +1,5 @@
+# %% [markdown]
+# # Chapter 5
+
+# %%
+print(5)

@@ -1,0 +1,5 @@
+# %% [markdown]
+# # Chapter 6
+
+# %%
+print(6)
