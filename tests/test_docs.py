@@ -186,7 +186,7 @@ def test_the_chapter_notebook_runs_and_draws_inline(notebook, tmp_path, monkeypa
                for output in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 2, f"{notebook.name}: expected its plots inline"
+    assert images, f"{notebook.name}: expected its plots inline"
 
 
 def test_there_is_a_notebook_per_chapter_kept_as_reviewable_text():
