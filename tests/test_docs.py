@@ -180,8 +180,12 @@ def test_the_chapter_notebook_runs_and_draws_inline(notebook, tmp_path, monkeypa
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MPLBACKEND")  # the kernel's own inline backend draws the plots
     book = jupytext.read(notebook)
-    nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    limit = sys.getrecursionlimit()
+    try:
+        nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        sys.setrecursionlimit(limit)  # the client raises it to 3000 for the rest of the session
     outputs = [output for cell in book.cells if cell.cell_type == "code"
                for output in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
