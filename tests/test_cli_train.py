@@ -238,6 +238,15 @@ def test_plot_history_redraws_a_runs_curves(data, wine_run, tmp_path):
     assert "no such run folder" in one_error_line(missing)
 
 
+def test_plot_history_takes_a_run_name_as_runs_prints_it(data, wine_run):
+    listed = run_cli("runs", cwd=data["folder"])
+    name = Path(run_folder_of(wine_run, data["folder"])).name
+    assert name in listed.stdout
+    result = run_cli("plot", "history", name, "--out", "by-name.png", cwd=data["folder"])
+    assert result.returncode == 0, result.stderr
+    assert (data["folder"] / "by-name.png").read_bytes()[:8] == PNG_MAGIC
+
+
 def test_plot_activations_draws_every_activation(tmp_path):
     result = run_cli("plot", "activations", "--out", "act.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

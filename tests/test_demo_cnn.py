@@ -60,6 +60,7 @@ def test_a_short_run_prints_epochs_and_progress_and_writes_png_and_json(tmp_path
     lines: list[str] = []
     results = demo.run_cnn(epochs=2, out=tmp_path, echo=lines.append, limit=240)
     text = "\n".join(lines)
+    assert lines[0].startswith("BLAS threads: 1 (fixed by --threads") or "threadpoolctl" in lines[0]
     assert "the book's network, epoch 1/1: test accuracy" in text
     assert "modern CNN, epoch 2/2: test accuracy" in text
     assert "modern CNN, epoch 1/2: 240 of 240 images" in text  # the progress line
@@ -99,6 +100,7 @@ def test_full_without_the_cache_exits_1_with_a_message(tmp_path, monkeypatch, ca
     assert main(["demo", "cnn", "--full", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "--full: the full MNIST is not usable from the cache" in err
+    assert err.count("load_mnist()") == 1  # the download advice once, not twice
     assert not (tmp_path / "out" / "cnn_full.json").exists()
 
 

@@ -17,6 +17,7 @@ def test_ruff_reports_nothing_on_src_tests_and_benchmarks():
         if os.environ.get("CI") == "true":
             pytest.fail("ruff is required in CI (pip install -e '.[test]')")
         pytest.skip("ruff not installed")
-    targets = [p for p in ("src", "tests", "benchmarks", "examples") if (ROOT / p).exists()]
+    targets = [p for p in ("src", "tests", "benchmarks", "examples", "docs", "notebooks")
+               if (ROOT / p).exists()]
     result = subprocess.run([ruff, "check", *targets], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

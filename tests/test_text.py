@@ -404,6 +404,8 @@ def test_demo_text_trains_prints_and_writes_its_files(tmp_path):
     assert [e["iteration"] for e in results["evaluations"]] == [20, 40]
     assert results["final_validation_perplexity"] < results["unigram_perplexity"]
     output = "\n".join(lines)
+    assert lines[0].startswith("BLAS threads: 1 (fixed by --threads") or \
+        "threadpoolctl" in lines[0]  # --threads printed as boston and mnist print it
     assert "validation perplexity" in output and "unigram" in output
     assert (tmp_path / "out" / "text.png").read_bytes().startswith(b"\x89PNG")
     saved = json.loads((tmp_path / "out" / "text.json").read_text())

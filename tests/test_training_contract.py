@@ -161,3 +161,22 @@ def test_a_progress_bar_counts_the_epochs_and_shows_the_latest_losses():
     assert bar.bar.n == 4
     shown = stream.getvalue()
     assert "4/4" in shown and "val_loss=" in shown
+
+
+def test_the_books_prints_go_above_an_open_progress_bar(monkeypatch, capsys):
+    import io
+
+    from tqdm.auto import tqdm
+
+    from dlscratch import ProgressBar
+
+    written: list[str] = []
+    monkeypatch.setattr(tqdm, "write", staticmethod(lambda s, *a, **k: written.append(s)))
+    X, y = _data()
+    trainer = Trainer(_net(), SGDMomentum(lr=0.01))
+    trainer.fit(X, y, X, y, epochs=4, eval_every=2, verbose=True,
+                callbacks=[ProgressBar(file=io.StringIO(), mininterval=0)])
+    assert any(line.startswith("Validation loss after 2 epochs") for line in written)
+    assert "Validation loss after" not in capsys.readouterr().out  # none through plain print
+    trainer.say("after the bar")  # once the bar is closed, print again
+    assert capsys.readouterr().out == "after the bar\n"

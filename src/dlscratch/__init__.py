@@ -1,4 +1,31 @@
-"""dlscratch: the network of "Deep Learning from Scratch", from scratch in NumPy."""
+"""dlscratch: the network of "Deep Learning from Scratch", from scratch in NumPy.
+
+The book's classes under the book's module names: Operation, ParamOperation (dlscratch.base),
+WeightMultiply, BiasAdd (dense), Sigmoid and the other activations (activations), Layer, Dense,
+Conv2D (layers), Loss, MeanSquaredError, SoftmaxCrossEntropy (losses), NeuralNetwork (network),
+Optimizer, SGD, SGDMomentum, Adam (optimizers), Trainer (train); RNNModel, RNNTrainer (text).
+The book's code runs with only its imports changed; the layers, losses, optimizers, the
+network and the trainer are also importable from here (from dlscratch import Dense).
+
+Example, five lines: the book's chapter 3 network on the Boston housing data (offline):
+
+    from dlscratch import Dense, Linear, MeanSquaredError, NeuralNetwork, SGD, Sigmoid, Trainer
+    from dlscratch.datasets import load_boston
+    X, y = load_boston(); X = (X - X.mean(axis=0)) / X.std(axis=0)
+    net = NeuralNetwork([Dense(13, Sigmoid()), Dense(1, Linear())], MeanSquaredError(), seed=1)
+    Trainer(net, SGD(lr=0.01)).fit(X[:400], y[:400, None], X[400:], y[400:, None], epochs=50)
+
+Where to go next:
+  data       dlscratch.datasets: load_boston, mnist_5k_split (offline), load_digits,
+             load_mnist and load_tiny_shakespeare (downloaded once), train_test_split, one_hot
+  demos      dlscratch demo boston | mnist | cnn | text (the book's chapters 3 to 6, offline);
+             dlscratch train DATA.csv --target COLUMN (your own data); examples/ in the project
+  bridges    dlscratch.sklearn, dlscratch.onnx, dlscratch.torch (optional extras)
+  errors     every public entry point raises ValueError/TypeError naming the argument;
+             TrainingDivergedError, ModelFileError
+  the site   pip install -e ".[docs]" && mkdocs serve, in the project folder: the architecture,
+             a page and a notebook per chapter, the API reference (sources in docs/)
+"""
 
 from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from .base import Operation, ParamOperation

@@ -271,6 +271,7 @@ class ProgressBar(Callback):
         run = trainer.history
         self.bar = tqdm(total=trainer.epochs, initial=run.epochs_run if run else 0,
                         unit="epoch", **self.tqdm_options)
+        trainer._print = tqdm.write  # the book's prints go above the bar, not through it
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         self.bar.set_postfix({name: f"{value:.4g}" for name, value in logs.items()},
@@ -278,6 +279,7 @@ class ProgressBar(Callback):
         self.bar.update(1)
 
     def on_train_end(self, trainer: Trainer, history: History) -> None:
+        trainer.__dict__.pop("_print", None)
         self.bar.close()
 
 

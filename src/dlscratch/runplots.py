@@ -31,7 +31,10 @@ def plot_loss_curves(history: dict[str, Any], path: str | os.PathLike, title: st
     if best is not None:
         losses.axvline(best, color="gray", linestyle="--", linewidth=1,
                        label=f"best epoch ({best}), kept")
+    from matplotlib.ticker import MaxNLocator
+
     losses.set_xlabel("epoch")
+    losses.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
     losses.set_ylabel(loss_name)
     if train and min(train) > 0 and max(train) / min(train) > 20:
         losses.set_yscale("log")
@@ -47,10 +50,15 @@ def plot_loss_curves(history: dict[str, Any], path: str | os.PathLike, title: st
         if best is not None:
             right.axvline(best, color="gray", linestyle="--", linewidth=1)
         right.set_xlabel("epoch")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.set_ylabel(label)
         right.set_title(label)
         if headline == "r2" and np.isfinite(values).any():
             right.set_ylim(max(-1.0, float(np.nanmin(values)) - 0.05), 1.0)
+        if headline == "accuracy" and np.isfinite(values).any():
+            # at least 10 points tall, so one row of a small validation set is not a spike
+            low = float(np.nanmin(values)) * scale
+            right.set_ylim(max(0.0, min(math.floor(low / 5) * 5 - 5, 90.0)), 100.5)
     save_figure(figure, path)
 
 

@@ -303,7 +303,8 @@ class Trainer:
         """Log ``message``; also print it when ``verbose`` (the book prints its progress)."""
         logger().info(message)
         if self.verbose:
-            print(message)
+            # a ProgressBar routes the prints above its bar (tqdm.write) while it is open
+            getattr(self, "_print", print)(message)
 
 
 class _Run:

@@ -33,9 +33,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     history = kinds.add_parser(
         "history", help="redraw the loss curves of a run folder",
         description="Redraw the training and validation loss of a run from its history.json.")
-    history.add_argument("run", metavar="RUN", help="a run folder (runs/<timestamp>-<name>)")
+    history.add_argument("run", metavar="RUN",
+                         help="a run folder (runs/<timestamp>-<name>) or a run's name as "
+                              "`dlscratch runs` lists it (<timestamp>-<name>)")
     history.add_argument("--out", metavar="FILE.png",
                          help="default: RUN/loss.png")
+    history.add_argument("--runs-dir", metavar="DIR", default="runs",
+                         help="where a bare run name is looked up (default: ./runs)")
     add_debug(history)
     history.set_defaults(run_command=lambda args: run_guarded(run_plot_history, args))
 
@@ -63,9 +67,14 @@ def run_plot_activations(args: argparse.Namespace) -> int:
 
 def run_plot_history(args: argparse.Namespace) -> int:
     require_matplotlib("dlscratch plot")
+    named = os.path.join(args.runs_dir, args.run)
+    if not os.path.isdir(args.run) and os.path.isdir(named) and args.run == \
+            os.path.basename(os.path.normpath(args.run)):
+        args.run = named  # a run name as `dlscratch runs` prints it
     path = os.path.join(args.run, "history.json")
     if not os.path.isdir(args.run):
-        raise CommandError(f"{args.run}: no such run folder")
+        raise CommandError(f"{args.run}: no such run folder (nor a run of that name in "
+                           f"{args.runs_dir}; `dlscratch runs` lists them)")
     if os.path.lexists(path):  # a FIFO, a device or a link loop is named, never opened
         check_regular_file(path, "history file")
     if not os.path.isfile(path):

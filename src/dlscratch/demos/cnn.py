@@ -40,6 +40,7 @@ from ._common import (
     environment,
     format_table,
     quiet_log,
+    threads_note,
     write_json,
 )
 
@@ -198,9 +199,9 @@ def cnn_experiment(full: bool = False, epochs: int = MODERN_EPOCHS, dtype: str =
     except (FileNotFoundError, ValueError) as error:
         if not full:
             raise
-        raise DatasetUnavailable(
-            f"the full MNIST is not usable from the cache: {error} To download it once: "
-            f"python -c \"from dlscratch.datasets import load_mnist; load_mnist()\"") from error
+        # the loader's message already says how to download it once
+        raise DatasetUnavailable(f"the full MNIST is not usable from the cache: {error}") \
+            from error
     nets = {"book": book_network(BOOK_SEED, dtype), "modern": modern_network(BOOK_SEED, dtype)}
     runs = {
         "book": train_network("the book's network", nets["book"], book_optimizer(),
@@ -261,8 +262,10 @@ def plot_cnn(results: dict[str, Any], nets: dict[str, NeuralNetwork], X_test: np
         ax.set_xticks([])
         ax.set_yticks([])
     modern = results["networks"]["modern"]
-    figure.text(0.66, 0.95, f"modern CNN: {len(wrong['index'])} of {results['data']['n_test']:,} "
-                f"test digits missed ({100 * modern['accuracy']:.2f}% right); "
+    missed = len(wrong["index"])
+    which = f"all {missed}" if count == missed else f"the first {count} of {missed}"
+    figure.text(0.66, 0.95, f"modern CNN: {missed} of {results['data']['n_test']:,} test digits "
+                f"missed ({100 * modern['accuracy']:.2f}% right); {which} shown, "
                 f"label -> prediction", ha="center", fontsize=11)
     save_figure(figure, path)
 
@@ -280,6 +283,8 @@ def run_cnn(full: bool = False, epochs: int = MODERN_EPOCHS, out: str | os.PathL
     _pyplot()
     log = quiet_log if quiet else echo
     started = time.perf_counter()
+    note, applied = threads_note(threads)
+    (log if applied else echo)(note)
     log(f"MNIST, the book's chapter 5: its CNN ({BOOK_EPOCHS} epoch, SGD with momentum) and a "
         f"modern one ({epochs} epoch{'s' if epochs > 1 else ''}, Adam); seed {BOOK_SEED}, "
         f"batch {BATCH_SIZE}")

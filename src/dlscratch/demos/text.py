@@ -15,7 +15,15 @@ import os
 import time
 from typing import Any
 
-from ._common import Log, blas_threads, environment, format_table, quiet_log, write_json
+from ._common import (
+    Log,
+    blas_threads,
+    environment,
+    format_table,
+    quiet_log,
+    threads_note,
+    write_json,
+)
 
 SEED = 20190501
 ITERATIONS = 600
@@ -121,6 +129,8 @@ def run_text(file: str | os.PathLike | None = None, iterations: int = ITERATIONS
 
     log = quiet_log if quiet else echo
     started = time.perf_counter()
+    note, applied = threads_note(threads)
+    (log if applied else echo)(note)
     if file is None:
         text, source = stdlib_docstrings(), "Python standard-library docstrings"
     else:
