@@ -169,8 +169,8 @@ def open_regular_file(path: str | os.PathLike, what: str = "file") -> IO[bytes]:
         raise FileNotFoundError(errno.ENOENT, f"no such {what}", path) from None
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise ValueError(f"{path!r} is a symbolic link loop (it never reaches a file)") \
-                from None
+            raise ValueError(f"{path!r} is a symbolic link loop (it never reaches a file), "
+                             f"not a regular file; expected a {what}") from None
         raise
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(f"{path!r} is {_kind(info.st_mode)}, not a regular file; expected a "

@@ -313,6 +313,38 @@ def net_param_names(net, shapes: Mapping[str, Any]) -> list[str]:
     return names
 
 
+def build_without_running(net, input_shape: tuple[int, ...]) -> None:
+    """Create ``net``'s parameters for rows of ``input_shape`` without running anything.
+
+    Loading uses it instead of ``net.build``: a forward pass, even of one row, would allocate
+    what the declared shapes call for (a convolution's columns, a recurrent layer's states over
+    every step), so a file of a few kB could ask for gigabytes. Each layer is set up from a
+    zero-strided input of the right shape (no memory), and the next shape comes from
+    ``expected_shapes``; only the parameters themselves are allocated, and the caller has
+    checked them against the arrays the file holds.
+    """
+    from ._shapes import layer_shapes
+    from .layers import Layer
+
+    shape = tuple(input_shape)
+    for index, layer in enumerate(net.layers):
+        # a parameterless operation used as a layer (an activation) runs on one row of zeros,
+        # as plan_model already did within its row budget
+        known = layer_shapes(layer, shape, net.dtype, run=not isinstance(layer, Layer))
+        if known is None:  # a layer without expected_shapes: built by one row, as before
+            shape = tuple(layer.forward(np.zeros((1, *shape), dtype=net.dtype),
+                                        inference=True).shape[1:])
+            continue
+        if isinstance(layer, Layer):
+            batch = (1, *shape)
+            input_dtype = np.int64 if getattr(layer, "integer_input", False) else net.dtype
+            layer.input_shape = shape
+            layer._setup_layer(np.broadcast_to(np.zeros((), dtype=input_dtype), batch))
+            layer.first = False
+        shape = known[1]
+    net._release()
+
+
 # ---------------------------------------------------------------------- networks
 def save_network(net, path: str | os.PathLike, metadata: dict | None = None) -> None:
     """Write ``net`` (architecture, parameters, ``metadata`` or ``net.metadata``) atomically.
@@ -382,7 +414,7 @@ def load_network(path: str | os.PathLike):
     net.metadata = check_metadata(meta.get("metadata"), where, ModelFileError)
     if input_shape is not None:
         try:
-            net.build(input_shape)
+            build_without_running(net, input_shape)
             net.load_state_dict(arrays, strict=True)
         except (KeyError, ValueError, TypeError, MemoryError) as error:
             raise ModelFileError(f"{where}: {error}") from None
