@@ -49,6 +49,7 @@ class NeuralNetwork:
         if not isinstance(loss, Loss):
             raise TypeError(f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(), "
                             f"got {loss!r}")
+        _check_loss_not_owned(loss)
         if seed is not None:
             if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
                 raise TypeError(f"NeuralNetwork: seed must be a non-negative integer or None, "
@@ -63,12 +64,8 @@ class NeuralNetwork:
         if dtype not in DTYPES:
             raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
         self.layers = layers
-        for layer in layers:
-            try:
-                _OWNERS[layer] = weakref.ref(self)  # see _check_not_owned
-            except TypeError:  # an unhashable user operation: it cannot be tracked
-                pass
         self.loss = loss
+        self._register_ownership()
         self.seed = seed
         self.dtype = dtype
         self._entropy = np.random.SeedSequence(seed).entropy
@@ -77,6 +74,21 @@ class NeuralNetwork:
         self.reset_parameters()
         if device is not None:
             self.to(device)
+
+    def _register_ownership(self) -> None:
+        """Record that the layers and the loss belong to this network (see _check_not_owned)."""
+        for obj, owners in [(layer, _OWNERS) for layer in self.layers] + [(self.loss,
+                                                                           _LOSS_OWNERS)]:
+            try:
+                owners[obj] = weakref.ref(self)
+            except TypeError:  # an unhashable user operation: it cannot be tracked
+                pass
+
+    def __setstate__(self, state: dict) -> None:
+        """A copy (copy.deepcopy) or an unpickled network owns its copied layers and loss."""
+        self.__dict__.update(state)
+        if "layers" in state and "loss" in state:
+            self._register_ownership()
 
     # ------------------------------------------------------------------ building
     def reset_parameters(self) -> None:
@@ -447,8 +459,26 @@ class NeuralNetwork:
                 f"dtype={self.dtype.name})")
 
 
-#: layer -> its network (weak both ways: neither is kept alive, copies and pickles carry nothing)
+#: layer -> its network (weak both ways: neither is kept alive; a copied or unpickled network
+#: registers its own layers, see NeuralNetwork.__setstate__)
 _OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: loss -> its network, likewise
+_LOSS_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _check_loss_not_owned(loss: Loss) -> None:
+    """Refuse a loss that another living network uses (it keeps each batch's prediction and
+    target for backward: two networks would overwrite each other's)."""
+    try:
+        owner_ref = _LOSS_OWNERS.get(loss)
+    except TypeError:
+        return
+    owner = owner_ref() if owner_ref is not None else None
+    if owner is not None and owner.loss is loss:
+        raise ValueError(f"NeuralNetwork: loss {loss!r} already belongs to another network; the "
+                         f"loss keeps each batch's prediction and target for backward, so two "
+                         f"networks sharing it would mix them up: give each network its own "
+                         f"loss, such as {type(loss).__name__}()")
 
 
 def _check_not_owned(layer: Operation, index: int) -> None:
@@ -463,3 +493,10 @@ def _check_not_owned(layer: Operation, index: int) -> None:
                          f"network, whose predictions would change when this one initialises or "
                          f"trains it; a layer belongs to one network: build a new layer (or "
                          f"copy.deepcopy the first network)")
+    if isinstance(layer, Layer) and not getattr(layer, "first", True):
+        raise ValueError(f"NeuralNetwork: layers[{index}] ({layer!r}) already has parameters "
+                         f"(it was built or trained, perhaps in a network it was copied or "
+                         f"unpickled with); a new network draws every layer's parameters afresh "
+                         f"from its seed, which would silently replace them. Keep using that "
+                         f"network (copy.deepcopy(net) or pickle copy it whole, with its "
+                         f"weights), or build a new layer")

@@ -206,6 +206,12 @@ class Trainer:
         y_train = self._checked_targets(y_train, "y_train", len(X_train))
         if y_test is not None:
             y_test = self._checked_targets(y_test, "y_test", len(X_test))
+        if _batch_norm_rows(self.net) > min(batch_size, len(X_train)):
+            raise ValueError(f"{owner}: the network has a BatchNorm, which needs training batches "
+                             f"of at least 2 rows (one value per channel has no variance), but "
+                             f"batch_size={batch_size} and X_train has {len(X_train)} rows; give "
+                             f"batch_size >= 2 and at least 2 rows (a last batch of one row "
+                             f"joins the batch before it)")
         X_train, y_train, X_test, y_test = self._place_data(X_train, y_train, X_test, y_test)
 
         stopper = None
@@ -345,9 +351,9 @@ class _Run:
                 _take_rows(self.y_train, order, y_epoch)
                 total = 0.0
                 losses = []
-                for batch_index, start in enumerate(range(0, n, self.batch_size)):
-                    X_batch = X_epoch[start:start + self.batch_size]
-                    loss = train_batch(X_batch, y_epoch[start:start + self.batch_size])
+                for batch_index, (start, stop) in enumerate(self.batch_bounds()):
+                    X_batch = X_epoch[start:stop]
+                    loss = train_batch(X_batch, y_epoch[start:stop])
                     if deferred:
                         losses.append(loss)
                         self.optim.step()
@@ -391,6 +397,17 @@ class _Run:
         for callback in self.callbacks:
             callback.on_train_end(trainer, self.history)
         return self.history
+
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of every batch of an epoch: ``batch_size`` rows each, the last one
+        shorter; a last batch of one row joins the batch before it when a BatchNorm needs two
+        values per channel (see ``_batch_norm_rows``)."""
+        n, size = len(self.X_train), self.batch_size
+        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 \
+                and _batch_norm_rows(self.net) > 1:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
 
     def logged_fields(self) -> list[str]:
         """The names this run's logs will hold: epoch, loss, lr, and with test data val_loss and
@@ -436,12 +453,13 @@ class _Run:
         if all(backend.is_array(loss) for loss in losses):
             losses = backend.to_host(np.stack(losses)).tolist()
         total = 0.0
+        bounds = self.batch_bounds()
         for batch_index, loss in enumerate(losses):
             loss = float(loss)
             if not math.isfinite(loss):
                 self.diverged(loss, epoch, batch_index)
-            rows = min(self.batch_size, len(self.X_train) - batch_index * self.batch_size)
-            total += loss * rows
+            start, stop = bounds[batch_index]
+            total += loss * (stop - start)
         return total
 
     def remember_good_params(self) -> None:
@@ -789,6 +807,18 @@ def _check_history(data: Any, epoch: int, fail) -> None:
     if not isinstance(data["interrupted"], bool):
         raise fail(f"the checkpoint is malformed: history interrupted must be true or false, "
                    f"got {data['interrupted']!r}")
+def _batch_norm_rows(net: NeuralNetwork) -> int:
+    """The fewest rows a training batch needs: 2 where a BatchNorm sees one value per channel
+    and row (features, or 1 x 1 images), else 1."""
+    from .normalization import BatchNorm
+
+    for layer in net.layers:
+        if isinstance(layer, BatchNorm) and layer.input_shape is not None \
+                and math.prod(layer.input_shape[1:]) == 1:
+            return 2
+    return 1
+
+
 def _take_rows(array, order: np.ndarray, out) -> None:
     """out = array[order] (rows), on the device of ``array``; ``order`` is a host permutation."""
     if backend.is_host(array):
