@@ -189,8 +189,10 @@ class NeuralNetwork:
         """The dtype inputs are cast to: the network's, except integer ids for a first layer
         that takes them (``integer_input``, as Embedding), which stay integers."""
         dtype = getattr(X, "dtype", None)
-        if dtype is not None and dtype.kind in "iu" \
+        if dtype is not None and dtype.kind in "iufb" \
                 and getattr(self.layers[0], "integer_input", False):
+            # float ids too (never through float32, which rounds 16,777,217 to 16,777,216): the
+            # layer converts whole numbers exactly and refuses the rest, and booleans
             return dtype
         return self.dtype
 

@@ -559,7 +559,10 @@ class Embedding(Layer):
             raise ValueError(f"Embedding.forward: ids must have 2 dimensions (batch, time), got "
                              f"shape {shape}")
         if dtype is None or dtype.kind not in "iuf":
-            raise TypeError(f"Embedding.forward: ids must be integers, got dtype {dtype}")
+            raise TypeError(f"Embedding.forward: ids must be integers (token ids), got dtype "
+                            f"{dtype}" + ("; booleans are no ids: convert them with "
+                                          "ids.astype(int) if 0 and 1 are meant"
+                                          if dtype is not None and dtype.kind == "b" else ""))
         if self.first:
             if self.rng is None:
                 self.rng = np.random.default_rng(self.seed)
