@@ -100,6 +100,18 @@ def network_shapes(layers: Sequence, input_shape: tuple[int, ...], dtype: np.dty
     return shapes, rows
 
 
+def check_work_array(owner: str, name: str, shape: tuple[int, ...], dtype: np.dtype,
+                     hint: str) -> None:
+    """Raise NetworkTooLargeError when a work array (convolution columns, recurrent states) of
+    ``shape`` cannot fit in this machine's memory, before NumPy is asked for it."""
+    limit = physical_memory()
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if limit is not None and nbytes > limit:
+        raise NetworkTooLargeError(f"{owner}: the work array {name} of shape {tuple(shape)} "
+                                   f"needs {human(nbytes)}, more than this machine's memory "
+                                   f"({human(limit)}); {hint}")
+
+
 def check_fits_in_memory(layers: Sequence, input_shape: tuple[int, ...], dtype: np.dtype,
                          owner: str) -> None:
     """Raise NetworkTooLargeError when the parameters (those the layers can tell without being
@@ -139,6 +151,8 @@ def check_fits_in_memory(layers: Sequence, input_shape: tuple[int, ...], dtype: 
             if size > largest:
                 largest, biggest = size, f"; layers[{index}].{name} alone has shape {array_shape}"
         total += math.prod(shape) * itemsize
+    # parameters are drawn in float64, then cast: the largest draw exists twice for a moment
+    total += largest // itemsize * 8
     if total > limit:
         raise NetworkTooLargeError(
             f"{owner}: the network needs {human(total)} for inputs of shape {input_shape} "
