@@ -50,6 +50,7 @@ class NeuralNetwork:
             raise TypeError(f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(), "
                             f"got {loss!r}")
         _check_loss_not_owned(loss)
+        _check_no_double_softmax(layers, loss)
         if seed is not None:
             if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
                 raise TypeError(f"NeuralNetwork: seed must be a non-negative integer or None, "
@@ -181,6 +182,8 @@ class NeuralNetwork:
             raise ValueError(f"NeuralNetwork.forward: x_batch must have 2 dimensions (batch, "
                              f"features), got shape {X.shape}")
         X = backend.to_module(X, self._device.module)  # a host batch goes to the device here
+        if not self._inputs_checked:  # the book's API: a NaN would silently spread everywhere
+            _check_finite_batch(X, "x_batch", "NeuralNetwork.forward")
         for layer in self.layers:
             X = layer.forward(X, inference)
         return X
@@ -206,6 +209,9 @@ class NeuralNetwork:
             grad = layer.backward(grad)
         return grad
 
+    #: set while the trainer or predict runs batches of data they checked whole, at the door
+    _inputs_checked = False
+
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
                     inference: bool = False) -> float:
         """Forward, loss, backward on one batch; returns the loss."""
@@ -220,7 +226,11 @@ class NeuralNetwork:
         loss skips its per-batch checks (a loss that overrides ``forward`` still gets it)."""
         if type(self.loss).forward is not Loss.forward:
             return self.train_batch(x_batch, y_batch)
-        prediction = self.forward(x_batch)
+        self._inputs_checked = True
+        try:
+            prediction = self.forward(x_batch)
+        finally:
+            self._inputs_checked = False
         y_batch = backend.to_device(y_batch, like=prediction)
         batch_loss = self.loss._forward_checked(prediction, y_batch, read=read)
         self.backward(self.loss.backward())
@@ -239,6 +249,7 @@ class NeuralNetwork:
         with ``to_host=False``.
         """
         check_positive("batch_size", batch_size, integer=True, owner="NeuralNetwork.predict")
+        check_bool("to_host", to_host, "NeuralNetwork.predict")
         # values are checked and cast batch by batch (in _predict_batches), not as a whole: a
         # float64 X of a million rows is never copied to float32 in one piece
         X = as_array(X, "X", ndim=tuple(range(2, 6)), owner="NeuralNetwork.predict",
@@ -247,6 +258,13 @@ class NeuralNetwork:
         if len(X) == 0:
             raise ValueError(f"NeuralNetwork.predict: X is empty (shape {X.shape}); expected at "
                              f"least one row")
+        stateful = next((layer for layer in self.layers if getattr(layer, "stateful", False)),
+                        None)
+        if stateful is not None and len(X) > batch_size:
+            raise ValueError(f"NeuralNetwork.predict: {stateful!r} carries each row's state to "
+                             f"the same row of the next forward, so X ({len(X)} rows) cannot be "
+                             f"cut into batches of {batch_size}; predict it in one batch "
+                             f"(batch_size={len(X)}) or in pieces of your own")
         output = self._predict_batches(X, batch_size, check=True)
         return backend.to_host(output) if to_host else output
 
@@ -254,6 +272,7 @@ class NeuralNetwork:
                          ) -> np.ndarray:
         """Forward in inference mode, batch by batch; ``check``: check and cast each batch."""
         output = None
+        self._inputs_checked = True  # (check=False: the caller checked X whole)
         try:
             for start in range(0, len(X), batch_size):
                 batch = X[start:start + batch_size]
@@ -265,6 +284,7 @@ class NeuralNetwork:
                                            like=batch_output)
                 output[start:start + len(batch_output)] = batch_output
         finally:
+            self._inputs_checked = False
             self._release()
         return output
 
@@ -466,6 +486,37 @@ class NeuralNetwork:
 _OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: loss -> its network, likewise
 _LOSS_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _check_finite_batch(X: Any, name: str, owner: str) -> None:
+    """Raise ValueError for a float batch holding NaN or infinity (ids and integers pass)."""
+    if getattr(X, "dtype", None) is None or X.dtype.kind != "f" or not X.size:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        # one pass, no copy: 0 * sum is 0 exactly when the sum is finite, which it is when
+        # every value is (a sum that overflows is then checked value by value)
+        if bool(backend.to_host(X.sum() * 0 == 0)) or bool(backend.to_host(np.isfinite(X).all())):
+            return
+        bad = backend.to_host(~np.isfinite(X))
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{owner}: {name} holds {backend.to_host(X[index])} at index {index}; "
+                         f"expected finite numbers")
+
+
+def _check_no_double_softmax(layers: Sequence[Operation], loss: Loss) -> None:
+    """Refuse a Softmax output before SoftmaxCrossEntropy, which applies softmax itself (the
+    network would be trained through two softmaxes and its outputs would not be logits)."""
+    from .activations import Softmax
+    from .losses import SoftmaxCrossEntropy
+
+    if not isinstance(loss, SoftmaxCrossEntropy):
+        return
+    last = layers[-1]
+    if isinstance(last, Softmax) or isinstance(getattr(last, "activation", None), Softmax):
+        raise ValueError(f"NeuralNetwork: the last layer ({last!r}) ends with a Softmax, and "
+                         f"SoftmaxCrossEntropy applies the softmax itself: the network would "
+                         f"be trained through two. Give the last layer a Linear() activation "
+                         f"(its outputs are the logits); softmax them for probabilities")
 
 
 def _check_loss_not_owned(loss: Loss) -> None:

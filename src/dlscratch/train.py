@@ -139,7 +139,8 @@ class Trainer:
             verbose: bool = True, callbacks: list[Callback] | None = None,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
             resume_from: str | os.PathLike | None = None) -> History:
-        """Train for ``epochs`` epochs of shuffled mini-batches; evaluate every ``eval_every``.
+        """Train for ``epochs`` epochs of shuffled mini-batches; evaluate every ``eval_every``
+        (the last epoch when ``eval_every`` > ``epochs``: test data is always evaluated).
 
         With ``early_stopping`` the run stops at the first evaluation whose loss is not lower
         than the best so far and the best evaluation's parameters are put back into ``net``.
@@ -177,6 +178,7 @@ class Trainer:
             # before any training: a folder that refuses files would fail after the first epoch
             checkpoint = check_path("checkpoint", checkpoint, owner)
             check_folder_writable(checkpoint, "checkpoint", owner)
+            _check_replaces_a_checkpoint(checkpoint, owner)
 
         self.verbose = verbose
         dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
@@ -374,7 +376,9 @@ class _Run:
                 self.history.lr.append(self.optim.lr)
                 self.epoch = epoch + 1
                 logs = {"loss": train_loss, "lr": self.optim.lr}
-                if self.X_test is not None and self.epoch % self.eval_every == 0:
+                if self.X_test is not None and (self.epoch % self.eval_every == 0 or (
+                        self.eval_every > self.epochs == self.epoch)):
+                    # (eval_every beyond the last epoch: that epoch is evaluated, never none)
                     logs.update(self.evaluate())
                 for callback in self.callbacks:
                     callback.on_epoch_end(trainer, self.epoch, logs)
@@ -775,11 +779,15 @@ def _check_history(data: Any, epoch: int, fail) -> None:
         raise fail(f"the checkpoint is malformed: history must have the entries "
                    f"{list(fields)}, got {found}")
 
-    def numbers(name: str, values: Any, length: int) -> None:
+    def numbers(name: str, values: Any, length: int, finite: bool = True) -> None:
+        # a run stops at a non-finite loss, so a history never holds one (r2 may be NaN: a
+        # constant target)
         if not isinstance(values, list) or len(values) != length or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                and (math.isfinite(v) or not finite) for v in values):
             raise fail(f"the checkpoint is malformed: history {name} must be a list of "
-                       f"{length} numbers, got {str(values)[:100]}")
+                       f"{length} {'finite ' if finite else ''}numbers, got "
+                       f"{str(values)[:100]}")
 
     numbers("train_loss", data["train_loss"], epoch)
     numbers("lr", data["lr"], epoch)
@@ -793,7 +801,7 @@ def _check_history(data: Any, epoch: int, fail) -> None:
     if not isinstance(data["metrics"], dict):
         raise fail("the checkpoint is malformed: history metrics must be an object")
     for name, values in data["metrics"].items():
-        numbers(f"metrics[{name!r}]", values, len(evaluations))
+        numbers(f"metrics[{name!r}]", values, len(evaluations), finite=False)
     for name in ("best_epoch", "stopped_epoch"):
         value = data[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -801,12 +809,39 @@ def _check_history(data: Any, epoch: int, fail) -> None:
             raise fail(f"the checkpoint is malformed: history {name} must be null or an epoch "
                        f"in [0, {epoch}], got {value!r}")
     best = data["best_val_loss"]
-    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))
+                             or not math.isfinite(best)):
         raise fail(f"the checkpoint is malformed: history best_val_loss must be null or a "
                    f"number, got {best!r}")
     if not isinstance(data["interrupted"], bool):
         raise fail(f"the checkpoint is malformed: history interrupted must be true or false, "
                    f"got {data['interrupted']!r}")
+def _check_replaces_a_checkpoint(path: str, owner: str) -> None:
+    """Refuse ``checkpoint=`` at an existing file that is not a checkpoint (a saved model, a
+    CSV...): writing the checkpoint would replace it."""
+    from ._archive import ModelFileError, read_archive
+
+    if not os.path.lexists(path) or (os.path.isfile(path) and os.path.getsize(path) == 0):
+        return  # nothing to lose (an empty file: a freshly made temporary name)
+
+    class _IsCheckpoint(Exception):
+        pass
+
+    def stop(meta: dict, declared: int):
+        raise _IsCheckpoint
+
+    try:
+        read_archive(path, repr(path), CHECKPOINT_FORMAT, 1, stop)
+    except _IsCheckpoint:
+        return
+    except (ModelFileError, OSError) as error:
+        raise ValueError(f"{owner}: checkpoint {path!r} exists and is not a checkpoint of "
+                         f"Trainer.fit ({error}); writing one there would replace it: give "
+                         f"another path, or remove the file first") from None
+    raise ValueError(f"{owner}: checkpoint {path!r} exists and is not a checkpoint of "
+                     f"Trainer.fit; give another path, or remove the file first")
+
+
 def _batch_norm_rows(net: NeuralNetwork) -> int:
     """The fewest rows a training batch needs: 2 where a BatchNorm sees one value per channel
     and row (features, or 1 x 1 images), else 1."""
