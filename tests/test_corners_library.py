@@ -40,12 +40,13 @@ from dlscratch import (
 from dlscratch._archive import ModelFileError
 from dlscratch.gradcheck import check_operation
 from dlscratch.recurrent import Embedding, GRULayer, LSTMLayer, RNNLayer
-from dlscratch.text import RNNModel, RNNTrainer
+from dlscratch.text import RNNModel
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 
-def run_limited(code: str, memory_mb: int = 600, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_limited(code: str, memory_mb: int = 600, timeout: float = 60
+                ) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh Python with an address-space limit and a timeout."""
     prelude = textwrap.dedent(f"""
         import resource
@@ -234,6 +235,8 @@ def test_from_torch_names_the_module_and_attribute_it_refuses(torch, make, attri
     ("[Conv2D(2, 9, padding=4), MaxPool2D(2)]", (1, 20, 20), [1, 1500, 1500]),
     ("[LSTMLayer(256, 2)]", (5, 1), [500000, 1]),
     ("[GRULayer(64, 2, return_sequences=False)]", (5, 3), [2000000, 3]),
+    ("[Conv2D(2, 5, padding=2), Tanh(), MaxPool2D(4), GlobalAvgPool2D(), Dense(2)]",
+     (1, 16, 16), [1, 2000, 2000]),
 ])
 def test_loading_a_small_file_that_declares_big_inputs_costs_little(tmp_path, layers, built_on,
                                                                     declared):
@@ -241,6 +244,7 @@ def test_loading_a_small_file_that_declares_big_inputs_costs_little(tmp_path, la
         from dlscratch import *
         from dlscratch import persistence, onnx as dl_onnx
         from dlscratch.recurrent import LSTMLayer, GRULayer
+        from dlscratch.pooling import GlobalAvgPool2D
         net = NeuralNetwork({layers}, MeanSquaredError()).build({built_on})
         meta = persistence.network_description(net)
         meta["input_shape"] = {declared}

@@ -22,8 +22,11 @@ DESCRIPTION_KEYS = ("format", "version", "dtype", "seed", "input_shape", "loss",
                     "params")
 OPTIONAL_KEYS = ("metadata",)
 MAX_METADATA_BYTES = 2**20
-#: one row's activations may take this much beyond four times the parameters (see load_network)
-ROW_ALLOWANCE = 32 * 2**20
+#: one row's activations may take this much beyond four times the parameters (see load_network):
+#: a plausibility bound, since loading runs nothing on the declared shapes
+ROW_ALLOWANCE = 256 * 2**20
+#: what a layer that cannot tell its shapes may be run on, at most, to learn them
+RUN_ALLOWANCE = 32 * 2**20
 
 
 # ---------------------------------------------------------------------- the file format
@@ -289,7 +292,8 @@ def plan_model(meta: dict, declared: int, where: str):
         return net, None, {}
     try:
         shapes, _ = network_shapes(net.layers, input_shape, net.dtype,
-                                   row_budget=ROW_ALLOWANCE + 4 * declared)
+                                   row_budget=ROW_ALLOWANCE + 4 * declared,
+                                   run_budget=RUN_ALLOWANCE + 4 * declared)
     except (NetworkTooLargeError, ValueError, TypeError, MemoryError) as error:
         raise ModelFileError(f"{where}: the description does not make a network for inputs of "
                              f"shape {input_shape} that this file can hold: {error}") from None
@@ -327,7 +331,7 @@ def build_without_running(net, input_shape: tuple[int, ...]) -> None:
     from .layers import Layer
 
     shape = tuple(input_shape)
-    for index, layer in enumerate(net.layers):
+    for layer in net.layers:
         # a parameterless operation used as a layer (an activation) runs on one row of zeros,
         # as plan_model already did within its row budget
         known = layer_shapes(layer, shape, net.dtype, run=not isinstance(layer, Layer))

@@ -422,6 +422,7 @@ class RNNModel(NeuralNetwork):
         from ._shapes import network_shapes
         from .persistence import (
             ROW_ALLOWANCE,
+            RUN_ALLOWANCE,
             ModelFileError,
             build_without_running,
             network_from_description,
@@ -454,7 +455,7 @@ class RNNModel(NeuralNetwork):
         input_shape = (1,) if model.takes_ids else (1, vocab_size)
         try:
             shapes, _ = network_shapes(model.layers, input_shape, model.dtype,
-                                       row_budget=ROW_ALLOWANCE)
+                                       row_budget=ROW_ALLOWANCE, run_budget=RUN_ALLOWANCE)
         except (ValueError, TypeError, MemoryError) as error:
             raise ModelFileError(f"{where}: the description does not make a model: "
                                  f"{error}") from None
