@@ -677,3 +677,12 @@ def test_onnx_load_refuses_a_graph_edited_after_export(tmp_path):
         onnx.save(model, str(tmp_path / f"{name}.onnx"))
         with pytest.raises(ModelFileError, match="edited"):
             dl_onnx.load(tmp_path / f"{name}.onnx")
+
+
+# ---------------------------------------------------------------------- weak: messages
+@pytest.mark.parametrize("y", [np.zeros((6, 4)), np.zeros((6, 5, 3)), np.zeros((6, 5, 4)) + 2])
+def test_fit_messages_name_y_train_and_keep_the_word_targets(y):
+    net = NeuralNetwork([RNNLayer(3, 4)], SoftmaxCrossEntropy())
+    with pytest.raises(ValueError) as error:
+        Trainer(net, SGD(0.1)).fit(np.zeros((6, 5, 2)), y, epochs=1, verbose=False)
+    assert "y_train" in str(error.value) and "y_trains" not in str(error.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,8 +249,9 @@ class Trainer:
             y = self.net.loss._check_target(placeholder, y)
         except (ValueError, TypeError) as error:
             loss_name = type(self.net.loss).__name__
-            message = (str(error).replace(f"{loss_name}.forward: ", "").replace("target", name)
-                       .replace("the prediction", "the network's output"))
+            # "target" (the word only: "targets" stays plural, never "y_trains") -> y_train
+            message = re.sub(r"\btarget\b", name, str(error).replace(f"{loss_name}.forward: ", ""))
+            message = message.replace("the prediction", "the network's output")
             raise type(error)(f"Trainer.fit: {message} (loss {loss_name})") from None
         if y.dtype.kind == "f" and y.dtype != self.net.dtype:
             # the cast is checked: 1e300 does not fit in float32
