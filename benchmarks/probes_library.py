@@ -37,6 +37,7 @@ import tempfile
 import textwrap
 import traceback
 import types
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1218,6 +1219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--surface", action="append", help="only these surfaces")
     parser.add_argument("--verbose", action="store_true", help="one line per probe")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")  # torch's notes on its own kernels are no outcome
     probes = [p for p in PROBES if not args.surface or p.surface in args.surface]
     totals = {"fine": 0, "weak": 0, "broken": 0}
     by_surface: dict[str, dict[str, int]] = {}

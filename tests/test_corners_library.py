@@ -628,8 +628,7 @@ def test_net_to_refuses_objects_that_are_no_array_modules():
     fake = types.SimpleNamespace(asarray=np.asarray, asnumpy=np.asarray, zeros=np.zeros,
                                  empty=np.empty)
     numpy_like = types.ModuleType("numpy_like")
-    for name in ("asarray", "zeros", "empty", "matmul", "exp", "tanh", "maximum", "multiply",
-                 "add", "sqrt", "where", "zeros_like", "take", "stack"):
+    for name in ("asarray", "zeros", "empty"):
         setattr(numpy_like, name, getattr(np, name))
     numpy_like.asnumpy = np.asarray
     for device in (fake, numpy_like, object()):
