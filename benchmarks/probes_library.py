@@ -499,6 +499,12 @@ def _softmax_axes():
     return all(close(dl.Softmax(axis).forward(x).sum(axis=axis), 1.0) for axis in (1, 2, 3, -1))
 
 
+@work("loss", "softmax of integer scores gives float probabilities")
+def _softmax_integers():
+    out = dl.Softmax().forward(np.array([[1, 2, 3], [0, 0, 0]]))
+    return out.dtype.kind == "f" and close(out.sum(axis=-1), 1.0) and close(out[1], 1 / 3)
+
+
 @refuse("loss", "softmax over the batch axis")
 def _softmax_batch():
     dl.Softmax(axis=0)

@@ -91,6 +91,14 @@ def test_softmax_forward_and_backward_match_torch(torch, axis, shape):
     np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.bool_])
+def test_softmax_of_integer_scores_gives_float_probabilities(dtype):
+    out = Softmax().forward(np.array([[1, 0, 1], [0, 0, 0]], dtype=dtype))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out[1], 1 / 3)
+    np.testing.assert_allclose(out.sum(axis=-1), 1.0)
+
+
 @pytest.mark.parametrize("axis", [0, 3, -4, 1.0, True, "last"])
 def test_softmax_refuses_the_batch_axis_and_axes_a_row_lacks(axis):
     x = np.zeros((2, 3, 4))

@@ -177,6 +177,8 @@ class Softmax(Operation):
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax along ``axis`` (the last by default), shifted by the maximum so exp never
     overflows."""
+    if x.dtype.kind != "f":  # integer or boolean scores: probabilities are floats
+        x = x.astype(np.float64)
     shifted = x - x.max(axis=axis, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=axis, keepdims=True)
