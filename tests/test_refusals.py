@@ -169,10 +169,12 @@ def test_a_layer_used_in_a_second_network_is_refused_and_the_first_is_unchanged(
         NeuralNetwork([dropout, Dense(1)], MeanSquaredError())
     del holder  # once its network is gone, a layer is free again
     NeuralNetwork([dropout, Dense(1)], MeanSquaredError())
-    # a copy of the network is a network of its own, and so is a copy of its layers
+    # a copy of the network is a network of its own; a copy of its built layers keeps its
+    # weights, which a new network would redraw: refused (tests/test_corners_library.py)
     twin = copy.deepcopy(first)
     np.testing.assert_array_equal(twin.predict(X), before)
-    NeuralNetwork([copy.deepcopy(layer) for layer in layers], MeanSquaredError())
+    with pytest.raises(ValueError, match="already has parameters"):
+        NeuralNetwork([copy.deepcopy(layer) for layer in layers], MeanSquaredError())
     # a network that failed to be made claims nothing
     spare = Dense(2)
     with pytest.raises(TypeError):

@@ -144,7 +144,7 @@ def test_training_steps_on_the_same_batch_give_equal_parameters(bridge, torch, o
         theirs.zero_grad()
         torch_loss(model(torch.from_numpy(X))).backward()
         theirs.step()
-    back = bridge.from_torch(model, loss)
+    back = bridge.from_torch(model, type(loss)())  # a loss belongs to one network
     for name, value in net.state_dict().items():
         np.testing.assert_allclose(back.state_dict()[name], value, rtol=1e-10, atol=1e-12,
                                    err_msg=name)

@@ -25,11 +25,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path = check_writable_target(path)
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp_path = _create_temporary(folder, "." + os.path.basename(path) + ".")
+        old_mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        old_mode = None  # a new file: the permissions of a plain open
+    try:
+        fd, tmp_path = _create_temporary(folder, temporary_prefix(os.path.basename(path)))
     except OSError as error:
         raise _about(error, path) from None
     try:
         with os.fdopen(fd, mode) as handle:
+            if old_mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), old_mode)  # a 0600 model stays 0600
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -48,9 +54,24 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 STALE_AFTER_S = 3600.0
 
 
+#: the most bytes of a file name (NAME_MAX on Linux and macOS)
+NAME_MAX = 255
+_TEMPORARY_SUFFIX_BYTES = len(".0123456789ab.tmp")
+
+
+def temporary_prefix(name: str) -> str:
+    """``.<name>.``, the name cut short enough that the temporary name (prefix, 12 hex digits,
+    ``.tmp``) stays within NAME_MAX bytes: a legal 250-character name must be savable."""
+    room = NAME_MAX - _TEMPORARY_SUFFIX_BYTES - 1
+    encoded = os.fsencode(name)
+    if len(encoded) > room:
+        name = os.fsdecode(encoded[:room])  # bytes cut mid-character come back as themselves
+    return "." + name + "."
+
+
 def _remove_stale_temporaries(folder: str, name: str) -> None:
     """Delete ``.<name>.<12 hex>.tmp`` files in ``folder`` untouched for ``STALE_AFTER_S``."""
-    pattern = re.compile(r"\." + re.escape(name) + r"\.[0-9a-f]{12}\.tmp")
+    pattern = re.compile(re.escape(temporary_prefix(name)) + r"[0-9a-f]{12}\.tmp")
     cutoff = time.time() - STALE_AFTER_S
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
@@ -131,6 +152,11 @@ def check_writable_target(path: str | os.PathLike, name: str = "path", owner: st
                 if stat.S_ISLNK(info.st_mode) else "")
         raise ValueError(f"{owner}: {name} {path!r} is {_kind(info.st_mode)}{hint}; a file is "
                          f"saved only to a new path or over a regular file")
+    if info is not None and not info.st_mode & 0o222:
+        # the rename would replace it even so (the folder decides), also for root
+        raise PermissionError(errno.EACCES, f"{owner}: {name} {path!r} is read-only (mode "
+                              f"{stat.S_IMODE(info.st_mode):04o}); a read-only file is never "
+                              f"replaced: make it writable (chmod u+w) or save elsewhere")
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
@@ -145,7 +171,7 @@ def check_folder_writable(path: str | os.PathLike, name: str = "path", owner: st
     path = check_writable_target(path, name, owner)
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, probe = _create_temporary(folder, "." + os.path.basename(path) + ".")
+        fd, probe = _create_temporary(folder, temporary_prefix(os.path.basename(path)))
     except OSError as error:
         raise type(error)(error.errno, f"{owner}: cannot write {name} {path!r}: the folder "
                           f"{folder!r} does not accept new files ({error.strerror})") from None
@@ -169,8 +195,8 @@ def open_regular_file(path: str | os.PathLike, what: str = "file") -> IO[bytes]:
         raise FileNotFoundError(errno.ENOENT, f"no such {what}", path) from None
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise ValueError(f"{path!r} is a symbolic link loop (it never reaches a file)") \
-                from None
+            raise ValueError(f"{path!r} is a symbolic link loop (it never reaches a file), "
+                             f"not a regular file; expected a {what}") from None
         raise
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(f"{path!r} is {_kind(info.st_mode)}, not a regular file; expected a "

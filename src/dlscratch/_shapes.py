@@ -26,11 +26,21 @@ class NetworkTooLargeError(MemoryError, ValueError):
 
 
 def physical_memory() -> int | None:
-    """Bytes of memory of this machine, or None where the system does not say."""
+    """Bytes of memory of this machine (or the process's address-space limit, when one is set
+    and smaller), or None where the system does not say."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            memory = min(memory, soft)
+    except (ImportError, OSError, ValueError):  # not POSIX
+        pass
+    return memory
 
 
 def human(nbytes: float) -> str:
@@ -50,6 +60,9 @@ def layer_shapes(layer, input_shape: tuple[int, ...], dtype: np.dtype, run: bool
     """
     from .layers import Layer
 
+    preserved = _shape_preserving(layer, input_shape)
+    if preserved is not None:
+        return preserved
     method = getattr(layer, "expected_shapes", None)
     if method is not None:
         try:
@@ -75,13 +88,31 @@ def layer_shapes(layer, input_shape: tuple[int, ...], dtype: np.dtype, run: bool
     return {name: tuple(array.shape) for name, array in zip(names, arrays)}, tuple(output.shape[1:])
 
 
+def _shape_preserving(layer, input_shape: tuple[int, ...]
+                      ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]] | None:
+    """({}, input_shape) for dlscratch's element-wise operations used as layers (activations,
+    Dropout), which need not run to tell their shape; None for anything else."""
+    from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+    from .dropout import Dropout
+
+    if type(layer) not in (ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh, Dropout):
+        return None
+    if type(layer) is Softmax:
+        ndim = len(input_shape) + 1
+        if not -ndim < layer.axis < ndim or layer.axis % ndim == 0:
+            raise ValueError(f"Softmax.forward: axis={layer.axis} is not an axis of one row of "
+                             f"shape {tuple(input_shape)}")
+    return {}, tuple(input_shape)
+
+
 def network_shapes(layers: Sequence, input_shape: tuple[int, ...], dtype: np.dtype,
-                   row_budget: int | None = None
+                   row_budget: int | None = None, run_budget: int | None = None
                    ) -> tuple[dict[str, tuple[int, ...]], int]:
     """(``layers.<i>.<name>`` -> shape for the whole network, bytes of one row's activations).
 
     ``row_budget``: the most bytes the activations of one row may take (the input and every
-    layer's output); checked before each step that would run anything.
+    layer's output). ``run_budget``: the most bytes of the row a layer that cannot tell its
+    shapes (no ``expected_shapes``) may be run on to learn them.
     """
     itemsize = np.dtype(dtype).itemsize
     shapes: dict[str, tuple[int, ...]] = {}
@@ -91,13 +122,34 @@ def network_shapes(layers: Sequence, input_shape: tuple[int, ...], dtype: np.dty
         if row_budget is not None and rows > row_budget:
             raise NetworkTooLargeError(f"one row's activations up to layers[{index}] take "
                                        f"{human(rows)}, more than allowed ({human(row_budget)})")
-        arrays, shape = layer_shapes(layer, shape, dtype)
+        known = layer_shapes(layer, shape, dtype, run=False)
+        if known is None:
+            size = math.prod(shape) * itemsize
+            if run_budget is not None and size > run_budget:
+                raise NetworkTooLargeError(f"layers[{index}] ({type(layer).__name__}) tells its "
+                                           f"shapes only by running on one row, and that row "
+                                           f"takes {human(size)}, more than allowed "
+                                           f"({human(run_budget)})")
+            known = layer_shapes(layer, shape, dtype)
+        arrays, shape = known
         shapes.update((f"layers.{index}.{name}", value) for name, value in arrays.items())
         rows += math.prod(shape) * itemsize
     if row_budget is not None and rows > row_budget:
         raise NetworkTooLargeError(f"one row's activations take {human(rows)}, more than "
                                    f"allowed ({human(row_budget)})")
     return shapes, rows
+
+
+def check_work_array(owner: str, name: str, shape: tuple[int, ...], dtype: np.dtype,
+                     hint: str) -> None:
+    """Raise NetworkTooLargeError when a work array (convolution columns, recurrent states) of
+    ``shape`` cannot fit in this machine's memory, before NumPy is asked for it."""
+    limit = physical_memory()
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if limit is not None and nbytes > limit:
+        raise NetworkTooLargeError(f"{owner}: the work array {name} of shape {tuple(shape)} "
+                                   f"needs {human(nbytes)}, more than this machine's memory "
+                                   f"({human(limit)}); {hint}")
 
 
 def check_fits_in_memory(layers: Sequence, input_shape: tuple[int, ...], dtype: np.dtype,
@@ -139,6 +191,8 @@ def check_fits_in_memory(layers: Sequence, input_shape: tuple[int, ...], dtype: 
             if size > largest:
                 largest, biggest = size, f"; layers[{index}].{name} alone has shape {array_shape}"
         total += math.prod(shape) * itemsize
+    # parameters are drawn in float64, then cast: the largest draw exists twice for a moment
+    total += largest // itemsize * 8
     if total > limit:
         raise NetworkTooLargeError(
             f"{owner}: the network needs {human(total)} for inputs of shape {input_shape} "

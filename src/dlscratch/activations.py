@@ -147,17 +147,43 @@ class GELU(Operation):
 
 
 class Softmax(Operation):
-    """out_i = exp(x_i) / sum_j exp(x_j) per row;  dL/dx = out * (g - sum(g * out)) per row.
+    """out_i = exp(x_i) / sum_j exp(x_j) along ``axis``;  dL/dx = out * (g - sum(g * out)) along it.
 
+    ``axis`` defaults to the last axis (-1), as in Keras: the classes of (batch, classes) rows
+    and of every step of (batch, time, classes) sequences, the axis SoftmaxCrossEntropy uses.
+    Axis 0 (the batch) is refused: a prediction would then depend on the rows beside it.
     For turning logits into probabilities at inference; train with SoftmaxCrossEntropy instead.
     """
 
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"Softmax: axis must be an integer (default -1, the last axis), "
+                            f"got {axis!r}")
+        if axis == 0:
+            raise ValueError("Softmax: axis must not be 0, the batch axis (each row would then "
+                             "depend on the others); give -1 (the last axis, the default) or "
+                             "another axis of one row")
+        self.axis = int(axis)
+
+    def _checked_axis(self) -> int:
+        ndim = self.input_.ndim
+        if not -ndim < self.axis < ndim or self.axis % ndim == 0:
+            raise ValueError(f"Softmax.forward: axis={self.axis} is not an axis of one row of an "
+                             f"input of shape {self.input_.shape}; expected an axis in "
+                             f"[1, {ndim - 1}] or [-{ndim - 1}, -1]")
+        return self.axis
+
     def _output(self, inference: bool = False) -> np.ndarray:
-        return softmax(self.input_)
+        return softmax(self.input_, self._checked_axis())
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         s = self.output
-        return s * (output_grad - (output_grad * s).sum(axis=1, keepdims=True))
+        return s * (output_grad - (output_grad * s).sum(axis=self.axis, keepdims=True))
+
+    def get_config(self) -> dict:
+        # the default is left out: files saved before the argument existed load unchanged
+        return {} if self.axis == -1 else {"axis": self.axis}
 
 
 def _laid_out_as(result: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -170,9 +196,12 @@ def _laid_out_as(result: np.ndarray, like: np.ndarray) -> np.ndarray:
     return out
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, shifted by the row maximum so exp never overflows."""
-    shifted = x - x.max(axis=1, keepdims=True)
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis`` (the last by default), shifted by the maximum so exp never
+    overflows."""
+    if x.dtype.kind != "f":  # integer or boolean scores: probabilities are floats
+        x = x.astype(np.float64)
+    shifted = x - x.max(axis=axis, keepdims=True)
     np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
+    shifted /= shifted.sum(axis=axis, keepdims=True)
     return shifted

@@ -38,7 +38,18 @@ def register_array_module(module: Any) -> type:
         if not callable(getattr(module, name, None)):
             raise TypeError(f"register_array_module: {module!r} has no {name}(); expected an "
                             f"array module with NumPy's API plus asarray and asnumpy, as cupy")
-    array_type = type(module.asarray(np.zeros(1, dtype=np.float32)))
+    try:
+        probe = module.asarray(np.zeros(1, dtype=np.float32))
+    except Exception as error:
+        raise TypeError(f"register_array_module: {module!r}.asarray fails on a NumPy array "
+                        f"({type(error).__name__}: {error}); expected an array module such as "
+                        f"cupy") from None
+    array_type = type(probe)
+    if array_type is np.ndarray or not all(hasattr(probe, name) for name in
+                                           ("shape", "dtype", "ndim", "reshape", "astype")):
+        raise TypeError(f"register_array_module: {module!r}.asarray returns "
+                        f"{array_type.__name__}, not a device array with NumPy's methods; "
+                        f"expected an array module such as cupy (NumPy itself is 'cpu')")
     _DEVICE_MODULES[array_type] = module
     return array_type
 

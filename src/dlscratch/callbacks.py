@@ -89,6 +89,14 @@ class EarlyStopping(Callback):
         if not trainer.resuming:
             self._forget()
 
+    def check_run(self, trainer: Trainer) -> None:
+        """Raise ValueError for a run without evaluations: it would never stop anything."""
+        logged = getattr(trainer, "logged_fields", None)
+        if logged is not None and "val_loss" not in logged:
+            raise ValueError("EarlyStopping watches the validation loss, but this run has no "
+                             "validation data; give fit X_test and y_test, or leave "
+                             "EarlyStopping out")
+
     def on_evaluate(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         loss = logs["val_loss"]
         if self.best_loss is None or loss < self.best_loss - self.min_delta:

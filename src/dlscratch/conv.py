@@ -208,6 +208,10 @@ class Conv2DOperation(ParamOperation):
                  ) -> np.ndarray:
         """The im2col array, kept from batch to batch in training (a fresh one in inference,
         where batches are large and rare); its padding entries stay zero, never written."""
+        from ._shapes import check_work_array
+
+        check_work_array("Conv2D.forward", "of im2col columns", shape, like.dtype,
+                         "use a smaller batch, padding, kernel or image")
         if inference:
             return zeros(shape, like.dtype, like=like)
         buffer = self._columns_buffer

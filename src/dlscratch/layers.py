@@ -63,6 +63,21 @@ class Layer(Operation):
         of loading use it). Layers that do not implement it are built to learn their shapes."""
         raise NotImplementedError
 
+    def _first_input_checks(self, input_: np.ndarray, integer: bool = False) -> None:
+        """Refuse, before a layer is built on it, an input whose rows have an empty axis (no
+        parameter can be drawn for 0 features or channels) or a float type other than float32
+        and float64 (float16 parameters would overflow at 65504)."""
+        name = type(self).__name__
+        shape = getattr(input_, "shape", None)
+        if shape is not None and len(shape) > 1 and 0 in tuple(shape[1:]):
+            raise ValueError(f"{name}.forward: input of shape {tuple(shape)} has an empty axis; "
+                             f"expected at least one feature (or channel, step, pixel) per row")
+        dtype = getattr(input_, "dtype", None)
+        if self.dtype is None and dtype is not None and dtype.kind == "f" \
+                and dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"{name}.forward: input is {dtype}; a layer computes in float32 or "
+                            f"float64: cast it, e.g. x.astype(np.float32)")
+
     def _setup_checked(self, input_: np.ndarray) -> None:
         """``_setup_layer``, refused with a clear error when the parameters cannot fit in memory."""
         from ._shapes import NetworkTooLargeError, check_fits_in_memory, human
@@ -83,6 +98,7 @@ class Layer(Operation):
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         """Build the layer if needed, then pass ``input_`` through every operation in order."""
         if self.first:
+            self._first_input_checks(input_)
             if self.rng is None:
                 self.rng = np.random.default_rng(self.seed)
             if self.dtype is None:

@@ -49,6 +49,8 @@ class NeuralNetwork:
         if not isinstance(loss, Loss):
             raise TypeError(f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(), "
                             f"got {loss!r}")
+        _check_loss_not_owned(loss)
+        _check_no_double_softmax(layers, loss)
         if seed is not None:
             if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
                 raise TypeError(f"NeuralNetwork: seed must be a non-negative integer or None, "
@@ -63,12 +65,8 @@ class NeuralNetwork:
         if dtype not in DTYPES:
             raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
         self.layers = layers
-        for layer in layers:
-            try:
-                _OWNERS[layer] = weakref.ref(self)  # see _check_not_owned
-            except TypeError:  # an unhashable user operation: it cannot be tracked
-                pass
         self.loss = loss
+        self._register_ownership()
         self.seed = seed
         self.dtype = dtype
         self._entropy = np.random.SeedSequence(seed).entropy
@@ -77,6 +75,21 @@ class NeuralNetwork:
         self.reset_parameters()
         if device is not None:
             self.to(device)
+
+    def _register_ownership(self) -> None:
+        """Record that the layers and the loss belong to this network (see _check_not_owned)."""
+        for obj, owners in [(layer, _OWNERS) for layer in self.layers] + [(self.loss,
+                                                                           _LOSS_OWNERS)]:
+            try:
+                owners[obj] = weakref.ref(self)
+            except TypeError:  # an unhashable user operation: it cannot be tracked
+                pass
+
+    def __setstate__(self, state: dict) -> None:
+        """A copy (copy.deepcopy) or an unpickled network owns its copied layers and loss."""
+        self.__dict__.update(state)
+        if "layers" in state and "loss" in state:
+            self._register_ownership()
 
     # ------------------------------------------------------------------ building
     def reset_parameters(self) -> None:
@@ -183,6 +196,8 @@ class NeuralNetwork:
             finally:
                 first.ids_checked = False
         X = backend.to_module(X, self._device.module)  # a host batch goes to the device here
+        if not self._inputs_checked:  # the book's API: a NaN would silently spread everywhere
+            _check_finite_batch(X, "x_batch", "NeuralNetwork.forward")
         return self._forward_layers(X, inference)
 
     def _forward_layers(self, X: np.ndarray, inference: bool) -> np.ndarray:
@@ -194,8 +209,10 @@ class NeuralNetwork:
         """The dtype inputs are cast to: the network's, except integer ids for a first layer
         that takes them (``integer_input``, as Embedding), which stay integers."""
         dtype = getattr(X, "dtype", None)
-        if dtype is not None and dtype.kind in "iu" \
+        if dtype is not None and dtype.kind in "iufb" \
                 and getattr(self.layers[0], "integer_input", False):
+            # float ids too (never through float32, which rounds 16,777,217 to 16,777,216): the
+            # layer converts whole numbers exactly and refuses the rest, and booleans
             return dtype
         return self.dtype
 
@@ -209,6 +226,9 @@ class NeuralNetwork:
             for layer in reversed(self.layers):
                 grad = layer.backward(grad)
         return grad
+
+    #: set while the trainer or predict runs batches of data they checked whole, at the door
+    _inputs_checked = False
 
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
                     inference: bool = False) -> float:
@@ -224,7 +244,11 @@ class NeuralNetwork:
         loss skips its per-batch checks (a loss that overrides ``forward`` still gets it)."""
         if type(self.loss).forward is not Loss.forward:
             return self.train_batch(x_batch, y_batch)
-        prediction = self.forward(x_batch)
+        self._inputs_checked = True
+        try:
+            prediction = self.forward(x_batch)
+        finally:
+            self._inputs_checked = False
         y_batch = backend.to_device(y_batch, like=prediction)
         batch_loss = self.loss._forward_checked(prediction, y_batch, read=read)
         self.backward(self.loss.backward())
@@ -243,6 +267,7 @@ class NeuralNetwork:
         with ``to_host=False``.
         """
         check_positive("batch_size", batch_size, integer=True, owner="NeuralNetwork.predict")
+        check_bool("to_host", to_host, "NeuralNetwork.predict")
         # values are checked and cast batch by batch (in _predict_batches), not as a whole: a
         # float64 X of a million rows is never copied to float32 in one piece
         X = as_array(X, "X", ndim=tuple(range(2, 6)), owner="NeuralNetwork.predict",
@@ -251,6 +276,13 @@ class NeuralNetwork:
         if len(X) == 0:
             raise ValueError(f"NeuralNetwork.predict: X is empty (shape {X.shape}); expected at "
                              f"least one row")
+        stateful = next((layer for layer in self.layers if getattr(layer, "stateful", False)),
+                        None)
+        if stateful is not None and len(X) > batch_size:
+            raise ValueError(f"NeuralNetwork.predict: {stateful!r} carries each row's state to "
+                             f"the same row of the next forward, so X ({len(X)} rows) cannot be "
+                             f"cut into batches of {batch_size}; predict it in one batch "
+                             f"(batch_size={len(X)}) or in pieces of your own")
         with backend.on_device(self._device):
             output = self._predict_batches(X, batch_size, check=True)
             return backend.to_host(output) if to_host else output
@@ -259,6 +291,7 @@ class NeuralNetwork:
                          ) -> np.ndarray:
         """Forward in inference mode, batch by batch; ``check``: check and cast each batch."""
         output = None
+        self._inputs_checked = True  # (check=False: the caller checked X whole)
         try:
             for start in range(0, len(X), batch_size):
                 batch = X[start:start + batch_size]
@@ -270,6 +303,7 @@ class NeuralNetwork:
                                            like=batch_output)
                 output[start:start + len(batch_output)] = batch_output
         finally:
+            self._inputs_checked = False
             self._release()
         return output
 
@@ -466,8 +500,57 @@ class NeuralNetwork:
                 f"dtype={self.dtype.name})")
 
 
-#: layer -> its network (weak both ways: neither is kept alive, copies and pickles carry nothing)
+#: layer -> its network (weak both ways: neither is kept alive; a copied or unpickled network
+#: registers its own layers, see NeuralNetwork.__setstate__)
 _OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: loss -> its network, likewise
+_LOSS_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _check_finite_batch(X: Any, name: str, owner: str) -> None:
+    """Raise ValueError for a float batch holding NaN or infinity (ids and integers pass)."""
+    if getattr(X, "dtype", None) is None or X.dtype.kind != "f" or not X.size:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        # one pass, no copy: 0 * sum is 0 exactly when the sum is finite, which it is when
+        # every value is (a sum that overflows is then checked value by value)
+        if bool(backend.to_host(X.sum() * 0 == 0)) or bool(backend.to_host(np.isfinite(X).all())):
+            return
+        bad = backend.to_host(~np.isfinite(X))
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{owner}: {name} holds {backend.to_host(X[index])} at index {index}; "
+                         f"expected finite numbers")
+
+
+def _check_no_double_softmax(layers: Sequence[Operation], loss: Loss) -> None:
+    """Refuse a Softmax output before SoftmaxCrossEntropy, which applies softmax itself (the
+    network would be trained through two softmaxes and its outputs would not be logits)."""
+    from .activations import Softmax
+    from .losses import SoftmaxCrossEntropy
+
+    if not isinstance(loss, SoftmaxCrossEntropy):
+        return
+    last = layers[-1]
+    if isinstance(last, Softmax) or isinstance(getattr(last, "activation", None), Softmax):
+        raise ValueError(f"NeuralNetwork: the last layer ({last!r}) ends with a Softmax, and "
+                         f"SoftmaxCrossEntropy applies the softmax itself: the network would "
+                         f"be trained through two. Give the last layer a Linear() activation "
+                         f"(its outputs are the logits); softmax them for probabilities")
+
+
+def _check_loss_not_owned(loss: Loss) -> None:
+    """Refuse a loss that another living network uses (it keeps each batch's prediction and
+    target for backward: two networks would overwrite each other's)."""
+    try:
+        owner_ref = _LOSS_OWNERS.get(loss)
+    except TypeError:
+        return
+    owner = owner_ref() if owner_ref is not None else None
+    if owner is not None and owner.loss is loss:
+        raise ValueError(f"NeuralNetwork: loss {loss!r} already belongs to another network; the "
+                         f"loss keeps each batch's prediction and target for backward, so two "
+                         f"networks sharing it would mix them up: give each network its own "
+                         f"loss, such as {type(loss).__name__}()")
 
 
 def _check_not_owned(layer: Operation, index: int) -> None:
@@ -482,3 +565,10 @@ def _check_not_owned(layer: Operation, index: int) -> None:
                          f"network, whose predictions would change when this one initialises or "
                          f"trains it; a layer belongs to one network: build a new layer (or "
                          f"copy.deepcopy the first network)")
+    if isinstance(layer, Layer) and not getattr(layer, "first", True):
+        raise ValueError(f"NeuralNetwork: layers[{index}] ({layer!r}) already has parameters "
+                         f"(it was built or trained, perhaps in a network it was copied or "
+                         f"unpickled with); a new network draws every layer's parameters afresh "
+                         f"from its seed, which would silently replace them. Keep using that "
+                         f"network (copy.deepcopy(net) or pickle copy it whole, with its "
+                         f"weights), or build a new layer")

@@ -200,7 +200,7 @@ def _gelu(op, g: GraphBuilder, x: str) -> str:
 
 @register_converter(Softmax)
 def _softmax(op, g: GraphBuilder, x: str) -> str:
-    return g.node("Softmax", [x], axis=1)
+    return g.node("Softmax", [x], axis=op.axis)
 
 
 # ---------------------------------------------------------------------- export and load
@@ -285,15 +285,30 @@ def to_onnx_model(net: NeuralNetwork):
 
 
 def load(path: str | os.PathLike) -> NeuralNetwork:
-    """The dlscratch network of a model written by ``export`` (float32 parameters)."""
-    from .persistence import ModelFileError, _input_shape, network_from_description
+    """The dlscratch network of a model written by ``export`` (float32 parameters).
+
+    The network is rebuilt from the description in the model's metadata, and the graph must be
+    exactly the one ``export`` writes for that network (an edited graph is refused, never
+    ignored). A FIFO, a device, a folder or a symbolic-link loop is refused at once; the
+    parameters' shapes are checked against the description before any is read, and nothing
+    runs on the declared input shape, so a small file cannot make loading take much memory.
+    """
+    from ._archive import ModelFileError
+    from ._io import open_regular_file
+    from .persistence import build_without_running, plan_model
 
     onnx, _, numpy_helper = _import_onnx()
     path = check_path("path", path, "dlscratch.onnx.load")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path!r}")
     try:
-        model = onnx.load_model(path)
+        handle = open_regular_file(path, "file (an ONNX model written by dlscratch.onnx.export)")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path!r}") from None
+    except ValueError as error:
+        raise ModelFileError(f"dlscratch.onnx.load: {error}") from None
+    with handle:
+        data = handle.read()
+    try:
+        model = onnx.load_model_from_string(data)
     except Exception as error:  # a damaged protobuf fails in many ways
         raise ModelFileError(f"{path!r} is not an ONNX model: {type(error).__name__}: "
                              f"{error}") from None
@@ -303,23 +318,90 @@ def load(path: str | os.PathLike) -> NeuralNetwork:
                              f"reads models written by dlscratch.onnx.export")
     try:
         meta = json.loads(props[METADATA_KEY])
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ModelFileError(f"{path!r}: the {METADATA_KEY} metadata is not JSON: "
                              f"{error}") from None
     where = f"{path!r} ({METADATA_KEY})"
-    net = network_from_description(meta, where)
-    input_shape = _input_shape(meta, where)
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{where}: expected a JSON object, got {type(meta).__name__}")
+    initializers = {init.name: init for init in model.graph.initializer}
+    for init in initializers.values():
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            raise ModelFileError(f"{path!r}: initializer {init.name!r} keeps its data in another "
+                                 f"file; dlscratch.onnx.export never writes external data")
+    net, input_shape, specs = plan_model(meta, len(data), where)
     if input_shape is None:
         raise ModelFileError(f"{where}: no input_shape")
-    net.build(input_shape)
-    params = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    # every key of the state dict (parameters, and buffers where layers have them)
-    state = {name: params[name] for name in net.state_dict() if name in params}
+    state = {}
+    for name, (shape, _) in specs.items():
+        init = initializers.get(name)
+        if init is None:
+            raise ModelFileError(f"{path!r}: the graph has no initializer {name!r}, which the "
+                                 f"description calls for")
+        if tuple(init.dims) != tuple(shape) or init.data_type != onnx.TensorProto.FLOAT:
+            raise ModelFileError(f"{path!r}: initializer {name!r} has shape {tuple(init.dims)} "
+                                 f"and type {init.data_type}; the description calls for a float "
+                                 f"of shape {tuple(shape)}")
+        try:
+            state[name] = numpy_helper.to_array(init)
+        except Exception as error:  # data of the wrong length, and the like
+            raise ModelFileError(f"{path!r}: initializer {name!r} cannot be read: "
+                                 f"{error}") from None
     try:
+        build_without_running(net, input_shape)
         net.load_state_dict(state, strict=True)
-    except (KeyError, ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError, MemoryError) as error:
         raise ModelFileError(f"{path!r}: {error}") from None
+    _check_graph(net, model, path)
     return net
+
+
+def _check_graph(net: NeuralNetwork, model, path: str) -> None:
+    """Refuse a graph that is not the one ``export`` writes for ``net`` (nodes, inputs and
+    outputs, initializer names): the network is rebuilt from the metadata, so an edited graph
+    would otherwise be ignored without a word."""
+    from ._archive import ModelFileError
+
+    _, helper, _ = _import_onnx()
+    named = list(net.named_params()) + list(net.named_buffers())
+    builder = GraphBuilder({id(array): name for name, array in named})
+    builder.integer_input = bool(getattr(net.layers[0], "integer_input", False))
+    x = INPUT_NAME
+    try:
+        for index, layer in enumerate(net.layers):
+            x = builder.convert(layer, x, f"layers[{index}]")
+    except (NotImplementedError, ValueError, TypeError) as error:
+        raise ModelFileError(f"{path!r}: the network of the metadata has no ONNX graph: "
+                             f"{error}") from None
+    builder.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name="output"))
+    graph = model.graph
+    expected = [node.SerializeToString() for node in builder.nodes]
+    found = [node.SerializeToString() for node in graph.node]
+    differs = None
+    if expected != found:
+        index = next((i for i, (a, b) in enumerate(zip(expected, found)) if a != b),
+                     min(len(expected), len(found)))
+        differs = (f"node {index} differs ({len(found)} nodes, {len(expected)} expected: "
+                   f"{graph.node[index].op_type if index < len(found) else 'none'} found)")
+    elif [i.name for i in graph.input] != [INPUT_NAME] \
+            or [o.name for o in graph.output] != [OUTPUT_NAME]:
+        differs = "its inputs or outputs were renamed"
+    elif sorted(init.name for init in graph.initializer) \
+            != sorted(init.name for init in builder.initializers):
+        differs = "its initializers are not the network's parameters"
+    else:  # the constants the converters add (split sizes, axes) hold what they wrote
+        params = {name for name, _ in named}
+        found_init = {init.name: init for init in graph.initializer}
+        for init in builder.initializers:
+            if init.name not in params \
+                    and found_init[init.name].SerializeToString() != init.SerializeToString():
+                differs = f"the constant {init.name!r} was changed"
+                break
+    if differs is not None:
+        raise ModelFileError(f"{path!r}: the graph is not the one dlscratch.onnx.export writes "
+                             f"for the network its metadata describes: {differs}; the file was "
+                             f"edited, and dlscratch.onnx.load rebuilds the network from the "
+                             f"metadata, so it would ignore the edit")
 
 
 __all__ = ["export", "load", "to_onnx_model", "register_converter", "converter_for",

@@ -22,8 +22,11 @@ DESCRIPTION_KEYS = ("format", "version", "dtype", "seed", "input_shape", "loss",
                     "params")
 OPTIONAL_KEYS = ("metadata",)
 MAX_METADATA_BYTES = 2**20
-#: one row's activations may take this much beyond four times the parameters (see load_network)
-ROW_ALLOWANCE = 32 * 2**20
+#: one row's activations may take this much beyond four times the parameters (see load_network):
+#: a plausibility bound, since loading runs nothing on the declared shapes
+ROW_ALLOWANCE = 256 * 2**20
+#: what a layer that cannot tell its shapes may be run on, at most, to learn them
+RUN_ALLOWANCE = 32 * 2**20
 
 
 # ---------------------------------------------------------------------- the file format
@@ -289,7 +292,8 @@ def plan_model(meta: dict, declared: int, where: str):
         return net, None, {}
     try:
         shapes, _ = network_shapes(net.layers, input_shape, net.dtype,
-                                   row_budget=ROW_ALLOWANCE + 4 * declared)
+                                   row_budget=ROW_ALLOWANCE + 4 * declared,
+                                   run_budget=RUN_ALLOWANCE + 4 * declared)
     except (NetworkTooLargeError, ValueError, TypeError, MemoryError) as error:
         raise ModelFileError(f"{where}: the description does not make a network for inputs of "
                              f"shape {input_shape} that this file can hold: {error}") from None
@@ -311,6 +315,38 @@ def net_param_names(net, shapes: Mapping[str, Any]) -> list[str]:
         if local not in buffers:
             names.append(name)
     return names
+
+
+def build_without_running(net, input_shape: tuple[int, ...]) -> None:
+    """Create ``net``'s parameters for rows of ``input_shape`` without running anything.
+
+    Loading uses it instead of ``net.build``: a forward pass, even of one row, would allocate
+    what the declared shapes call for (a convolution's columns, a recurrent layer's states over
+    every step), so a file of a few kB could ask for gigabytes. Each layer is set up from a
+    zero-strided input of the right shape (no memory), and the next shape comes from
+    ``expected_shapes``; only the parameters themselves are allocated, and the caller has
+    checked them against the arrays the file holds.
+    """
+    from ._shapes import layer_shapes
+    from .layers import Layer
+
+    shape = tuple(input_shape)
+    for layer in net.layers:
+        # a parameterless operation used as a layer (an activation) runs on one row of zeros,
+        # as plan_model already did within its row budget
+        known = layer_shapes(layer, shape, net.dtype, run=not isinstance(layer, Layer))
+        if known is None:  # a layer without expected_shapes: built by one row, as before
+            shape = tuple(layer.forward(np.zeros((1, *shape), dtype=net.dtype),
+                                        inference=True).shape[1:])
+            continue
+        if isinstance(layer, Layer):
+            batch = (1, *shape)
+            input_dtype = np.int64 if getattr(layer, "integer_input", False) else net.dtype
+            layer.input_shape = shape
+            layer._setup_layer(np.broadcast_to(np.zeros((), dtype=input_dtype), batch))
+            layer.first = False
+        shape = known[1]
+    net._release()
 
 
 # ---------------------------------------------------------------------- networks
@@ -382,7 +418,7 @@ def load_network(path: str | os.PathLike):
     net.metadata = check_metadata(meta.get("metadata"), where, ModelFileError)
     if input_shape is not None:
         try:
-            net.build(input_shape)
+            build_without_running(net, input_shape)
             net.load_state_dict(arrays, strict=True)
         except (KeyError, ValueError, TypeError, MemoryError) as error:
             raise ModelFileError(f"{where}: {error}") from None

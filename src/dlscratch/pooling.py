@@ -224,3 +224,11 @@ class GlobalAvgPool2D(OperationLayer):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of one output row for input rows of ``input_shape`` (C, H, W)."""
         return (input_shape[0],)
+
+    def expected_shapes(self, input_shape: tuple[int, ...]
+                        ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """No arrays; one mean per channel."""
+        if len(input_shape) != 3:
+            raise ValueError(f"GlobalAvgPool2D.forward: input must have 4 dimensions (batch, "
+                             f"channels, height, width), got rows of shape {tuple(input_shape)}")
+        return {}, (input_shape[0],)

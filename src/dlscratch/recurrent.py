@@ -145,6 +145,10 @@ class RecurrentLayer(Layer):
         """A work array kept between batches (reallocated only when the shape changes)."""
         array = self._buffers.get(name)
         if array is None or array.shape != shape:
+            from ._shapes import check_work_array
+
+            check_work_array(f"{type(self).__name__}.forward", name, shape, self.dtype,
+                             "use shorter sequences, a smaller batch or fewer hidden units")
             array = self._buffers[name] = empty(shape, self.dtype, like=self.params[0])
         return array
 
@@ -162,12 +166,13 @@ class RecurrentLayer(Layer):
             raise ValueError(f"{name}.forward: input of shape {shape} is empty; expected at least "
                              f"one sequence of at least one step")
         if self.first:
+            self._first_input_checks(input_)
             if self.rng is None:
                 self.rng = np.random.default_rng(self.seed)
             if self.dtype is None:
                 self.dtype = input_.dtype if input_.dtype.kind == "f" else np.dtype(np.float64)
             self.input_shape = (steps, n_in)
-            self._setup_layer(input_)
+            self._setup_checked(input_)
             if not is_host(input_):
                 # parameters are drawn on the host (same seed, same weights), then moved
                 move_arrays(self, array_module(input_))
@@ -585,14 +590,17 @@ class Embedding(Layer):
             raise ValueError(f"Embedding.forward: ids must have 2 dimensions (batch, time), got "
                              f"shape {shape}")
         if dtype is None or dtype.kind not in "iuf":
-            raise TypeError(f"Embedding.forward: ids must be integers, got dtype {dtype}")
+            raise TypeError(f"Embedding.forward: ids must be integers (token ids), got dtype "
+                            f"{dtype}" + ("; booleans are no ids: convert them with "
+                                          "ids.astype(int) if 0 and 1 are meant"
+                                          if dtype is not None and dtype.kind == "b" else ""))
         if self.first:
             if self.rng is None:
                 self.rng = np.random.default_rng(self.seed)
             if self.dtype is None:
                 self.dtype = np.dtype(np.float64)
             self.input_shape = (shape[1],)
-            self._setup_layer(input_)
+            self._setup_checked(input_)
             if not is_host(input_):
                 move_arrays(self, array_module(input_))  # drawn on the host, then moved
             self.first = False

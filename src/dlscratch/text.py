@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import array_module, is_array, is_host, on_device, to_device, to_host
+from .backend import is_array, on_device, one_hot, to_device, to_host
 from .base import Operation
 from .losses import Loss, SoftmaxCrossEntropy
 from .network import NeuralNetwork
@@ -58,12 +58,18 @@ __all__ = [
 # ---------------------------------------------------------------------- text and vocabulary
 def read_text(path: str | os.PathLike, owner: str = "read_text") -> str:
     """The UTF-8 text of the file at ``path``; a missing or non-UTF-8 file is a clear error."""
+    from ._io import open_regular_file
+
     path = check_path("text_file", path, owner)
-    if not os.path.isfile(path):
-        what = "is a folder" if os.path.isdir(path) else "does not exist"
-        raise FileNotFoundError(f"{owner}: text_file {path!r} {what}; expected a UTF-8 text "
-                                f"file (or pass the text itself with text=...)")
-    with open(path, "rb") as handle:
+    try:
+        handle = open_regular_file(path, "UTF-8 text file (or pass the text itself with "
+                                         "text=...)")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{owner}: text_file {path!r} does not exist; expected a UTF-8 "
+                                f"text file (or pass the text itself with text=...)") from None
+    except ValueError as error:
+        raise ValueError(f"{owner}: text_file {error}") from None
+    with handle:
         data = handle.read()
     try:
         return data.decode("utf-8")
@@ -234,7 +240,6 @@ class RNNModel(NeuralNetwork):
             layer.sequence_length = self.sequence_length
         self._vocabulary: list[str] | None = None
         self._index: dict[str, int] = {}
-        self._eye: np.ndarray | None = None
         if vocabulary is not None:
             self.vocabulary = vocabulary
 
@@ -279,7 +284,17 @@ class RNNModel(NeuralNetwork):
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """The characters of ``ids``."""
         chars = self._require_vocabulary("RNNModel.decode")
-        return "".join(chars[int(i)] for i in ids)
+        array = np.asarray(ids)
+        if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+            raise TypeError(f"RNNModel.decode: ids must be a 1-D sequence of integer ids, got "
+                            f"{str(ids)[:80]} (shape {array.shape}, dtype {array.dtype})")
+        bad = (array < 0) | (array >= len(chars))
+        if bad.any():
+            position = int(np.argmax(bad))
+            raise ValueError(f"RNNModel.decode: ids holds {array[position]} at position "
+                             f"{position}, out of range; expected ids in [0, {len(chars) - 1}] "
+                             f"for a vocabulary of {len(chars)} characters")
+        return "".join(chars[int(i)] for i in array)
 
     @property
     def takes_ids(self) -> bool:
@@ -291,26 +306,20 @@ class RNNModel(NeuralNetwork):
         model's dtype, or the ids themselves for an ``Embedding``; made where the ids are."""
         if self.takes_ids:
             return ids
-        return self._identity(ids)[ids]
+        return self._one_hot(ids)
+
+    def _one_hot(self, ids: np.ndarray) -> np.ndarray:
+        """(batch, time, vocab_size) one-hot rows of (batch, time) ids, in the model's dtype,
+        made where the ids are (no vocab_size x vocab_size identity is ever made)."""
+        ids = ids if is_array(ids) else np.asarray(ids)
+        rows = one_hot(ids.reshape(-1), self.vocab_size, dtype=self.dtype, like=ids)
+        return rows.reshape(*ids.shape, self.vocab_size)
 
     def targets(self, ids: np.ndarray) -> np.ndarray:
         """What the loss compares with: the ids for softmax cross-entropy, one-hot otherwise."""
         if isinstance(self.loss, SoftmaxCrossEntropy):
             return ids
-        return self._identity(ids)[ids]
-
-    def _identity(self, ids: np.ndarray) -> np.ndarray:
-        """The (vocab_size, vocab_size) identity whose rows are the one-hot characters, on the
-        device of ``ids`` (uploaded once per device, kept)."""
-        if self._eye is None or self._eye.dtype != self.dtype:
-            self._eye = np.eye(self.vocab_size, dtype=self.dtype)
-            self._device_eye = None
-        if is_host(ids):
-            return self._eye
-        device_eye = getattr(self, "_device_eye", None)
-        if device_eye is None or array_module(device_eye) is not array_module(ids):
-            device_eye = self._device_eye = to_device(self._eye, like=ids)
-        return device_eye
+        return self._one_hot(ids)
 
     # ------------------------------------------------------------------ training
     def single_step(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
@@ -373,6 +382,7 @@ class RNNModel(NeuralNetwork):
         ``sequence_length`` characters, each from a zero state (as in training)."""
         ids = self.encode(_check_text(text, "text", "RNNModel.perplexity"), "text",
                           "RNNModel.perplexity")
+        check_positive("batch_size", batch_size, integer=True, owner="RNNModel.perplexity")
         T = self.sequence_length
         n_full = (len(ids) - 1) // T
         total, count = 0.0, 0
@@ -380,8 +390,13 @@ class RNNModel(NeuralNetwork):
             windows = ids[:n_full * T + 1]
             inputs = windows[:-1].reshape(n_full, T)
             targets = windows[1:].reshape(n_full, T)
-            log_p = self.log_probabilities(inputs, batch_size)
-            total -= float(np.take_along_axis(log_p, targets[..., None], axis=-1).sum())
+            # batch by batch: memory bounded by a batch's (batch, T, vocab) log-probabilities,
+            # whatever the text's length
+            for start in range(0, n_full, batch_size):
+                chunk = slice(start, start + batch_size)
+                log_p = self.log_probabilities(inputs[chunk], batch_size)
+                total -= float(np.take_along_axis(log_p, targets[chunk][..., None],
+                                                  axis=-1).sum())
             count += targets.size
         rest = len(ids) - 1 - n_full * T
         if rest:
@@ -413,6 +428,8 @@ class RNNModel(NeuralNetwork):
         if not isinstance(prompt, str) or not prompt:
             raise ValueError(f"{owner}: prompt must be a non-empty str, got {prompt!r}")
         context = list(self.encode(prompt, "prompt", owner))
+        if not (seed is None or isinstance(seed, np.random.Generator)):
+            check_number("seed", seed, low=0, low_open=False, integer=True, owner=owner)
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         T = self.sequence_length
         out = []
@@ -452,7 +469,15 @@ class RNNModel(NeuralNetwork):
     @classmethod
     def load(cls, path: str | os.PathLike) -> RNNModel:
         """Rebuild a model saved with ``save``, vocabulary included (never unpickles)."""
-        from .persistence import ModelFileError, network_from_description, read_npz
+        from ._shapes import network_shapes
+        from .persistence import (
+            ROW_ALLOWANCE,
+            RUN_ALLOWANCE,
+            ModelFileError,
+            build_without_running,
+            network_from_description,
+            read_npz,
+        )
 
         path = check_path("path", path, "RNNModel.load")
         arrays, meta = read_npz(path, TEXT_MODEL_FORMAT)
@@ -479,10 +504,21 @@ class RNNModel(NeuralNetwork):
             if array.dtype != model.dtype:
                 raise ModelFileError(f"{where}: parameter {name} is {array.dtype}, the model "
                                      f"{model.dtype}")
-        probe = np.zeros((1, 1), dtype=np.int64)
-        model.forward(model.inputs(probe), inference=True)
-        model._release()
+        # the shapes the description calls for, checked against the file's arrays before any
+        # parameter is made; nothing runs (a vocab_size of 10**7 costs no one-hot row)
+        input_shape = (1,) if model.takes_ids else (1, vocab_size)
         try:
+            shapes, _ = network_shapes(model.layers, input_shape, model.dtype,
+                                       row_budget=ROW_ALLOWANCE, run_budget=RUN_ALLOWANCE)
+        except (ValueError, TypeError, MemoryError) as error:
+            raise ModelFileError(f"{where}: the description does not make a model: "
+                                 f"{error}") from None
+        found = {name: tuple(array.shape) for name, array in arrays.items()}
+        if found != shapes:
+            raise ModelFileError(f"{where}: the file's arrays {found} are not those the "
+                                 f"description calls for, {shapes}")
+        try:
+            build_without_running(model, input_shape)
             model.load_state_dict(arrays, strict=True)
         except (KeyError, ValueError, TypeError) as error:
             raise ModelFileError(f"{where}: {error}") from None

@@ -7,7 +7,7 @@
 
 ``Dense(n, activation, dropout=p)`` becomes ``nn.Linear`` (weight ``W.T``, bias ``B[0]``), the
 activation's module (``nn.Identity`` for ``Linear``, ``nn.GELU(approximate="tanh")`` for
-``GELU``, ``nn.Softmax(dim=1)`` ...) and ``nn.Dropout(1 - p)`` (torch takes the fraction
+``GELU``, ``nn.Softmax(dim=axis)`` ...) and ``nn.Dropout(1 - p)`` (torch takes the fraction
 dropped; the book's ``p`` is the keep probability). The parameters are copies in the network's
 dtype: the two models are independent afterwards. ``from_torch`` reads such a sequence back
 (an ``nn.Linear`` followed by at most one activation and one dropout is one ``Dense``) and
@@ -132,7 +132,7 @@ register_to_torch(ReLU)(lambda op, torch: [torch.nn.ReLU()])
 register_to_torch(LeakyReLU)(lambda op, torch: [torch.nn.LeakyReLU(negative_slope=op.alpha)])
 register_to_torch(ELU)(lambda op, torch: [torch.nn.ELU(alpha=op.alpha)])
 register_to_torch(GELU)(lambda op, torch: [torch.nn.GELU(approximate="tanh")])
-register_to_torch(Softmax)(lambda op, torch: [torch.nn.Softmax(dim=1)])
+register_to_torch(Softmax)(lambda op, torch: [torch.nn.Softmax(dim=op.axis)])
 register_to_torch(Dropout)(lambda op, torch: [torch.nn.Dropout(p=1.0 - op.keep_prob)])
 
 
@@ -227,7 +227,13 @@ def from_torch(module: torch.nn.Module | Sequence[torch.nn.Module], loss: Loss,
             raise NotImplementedError(f"from_torch: module {index} ({type(child).__name__}) "
                                       f"has no dlscratch counterpart; supported: "
                                       f"{', '.join(sorted(c.__name__ for c in _FROM_TORCH))}")
-        function(child, builder)
+        _check_waiting(builder, child)
+        try:
+            function(child, builder)
+        except (TypeError, ValueError) as error:  # a dlscratch constructor refused a value
+            raise ValueError(f"from_torch: module {index} ({child}) cannot be mapped: "
+                             f"{error}") from None
+    _check_waiting(builder, None)
     builder.close()
     if len(builder.dtypes) > 1:
         raise ValueError(f"from_torch: the parameters mix dtypes {sorted(map(str, builder.dtypes))}"
@@ -260,6 +266,17 @@ def from_torch(module: torch.nn.Module | Sequence[torch.nn.Module], loss: Loss,
     return net
 
 
+def _refuse(module: torch.nn.Module, attribute: str, value: object, expected: str) -> None:
+    """Raise the error of a module attribute that dlscratch cannot map exactly."""
+    raise NotImplementedError(f"from_torch: {type(module).__name__} with {attribute}={value!r} "
+                              f"has no dlscratch counterpart ({module}); expected {expected}")
+
+
+def _pair(value: object) -> tuple:
+    """A torch size argument (int or tuple) as a pair."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _flatten(module) -> list[torch.nn.Module]:
     if isinstance(module, torch.nn.Sequential):
         return [leaf for child in module for leaf in _flatten(child)]
@@ -269,6 +286,23 @@ def _flatten(module) -> list[torch.nn.Module]:
         return [leaf for child in module for leaf in _flatten(child)]
     raise TypeError(f"from_torch: module must be a torch.nn.Sequential (or a list of modules), "
                     f"got {type(module).__name__}")
+
+
+def _check_waiting(builder: TorchImport, child: torch.nn.Module | None) -> None:
+    """Refuse a module that does not complete what the one before it left open: an
+    nn.ZeroPad2d belongs to the nn.Conv2d right after it, an nn.AdaptiveAvgPool2d(1) to the
+    nn.Flatten right after it (dlscratch's GlobalAvgPool2D flattens)."""
+    pad = getattr(builder, "zero_pad", None)
+    if pad is not None and not isinstance(child, torch.nn.Conv2d):
+        raise NotImplementedError(f"from_torch: nn.ZeroPad2d({pad}) followed by "
+                                  f"{type(child).__name__ if child is not None else 'nothing'} "
+                                  f"has no dlscratch counterpart; padding exists only as the "
+                                  f"padding of the Conv2d right after it")
+    if getattr(builder, "flatten_absorbed", False) and not isinstance(child, torch.nn.Flatten):
+        raise NotImplementedError(f"from_torch: nn.AdaptiveAvgPool2d(1) followed by "
+                                  f"{type(child).__name__ if child is not None else 'nothing'} "
+                                  f"has no dlscratch counterpart; dlscratch's GlobalAvgPool2D "
+                                  f"is nn.AdaptiveAvgPool2d(1) then nn.Flatten()")
 
 
 @register_from_torch(torch.nn.Linear)
@@ -293,8 +327,20 @@ register_from_torch(torch.nn.Identity)(_activation(lambda m: Linear()))
 register_from_torch(torch.nn.Sigmoid)(_activation(lambda m: Sigmoid()))
 register_from_torch(torch.nn.Tanh)(_activation(lambda m: Tanh()))
 register_from_torch(torch.nn.ReLU)(_activation(lambda m: ReLU()))
-register_from_torch(torch.nn.LeakyReLU)(_activation(lambda m: LeakyReLU(m.negative_slope)))
-register_from_torch(torch.nn.ELU)(_activation(lambda m: ELU(m.alpha)))
+
+
+@register_from_torch(torch.nn.LeakyReLU)
+def _leaky_relu_from_torch(module: torch.nn.LeakyReLU, builder: TorchImport) -> None:
+    if not module.negative_slope >= 0:
+        _refuse(module, "negative_slope", module.negative_slope, "a slope >= 0")
+    builder.add_activation(LeakyReLU(module.negative_slope))
+
+
+@register_from_torch(torch.nn.ELU)
+def _elu_from_torch(module: torch.nn.ELU, builder: TorchImport) -> None:
+    if not module.alpha > 0:
+        _refuse(module, "alpha", module.alpha, "alpha > 0")
+    builder.add_activation(ELU(module.alpha))
 
 
 @register_from_torch(torch.nn.GELU)
@@ -307,15 +353,19 @@ def _gelu_from_torch(module: torch.nn.GELU, builder: TorchImport) -> None:
 
 @register_from_torch(torch.nn.Softmax)
 def _softmax_from_torch(module: torch.nn.Softmax, builder: TorchImport) -> None:
-    if module.dim not in (1, -1):
+    if module.dim is None or module.dim == 0:
         raise NotImplementedError(f"from_torch: nn.Softmax(dim={module.dim}) has no dlscratch "
-                                  f"counterpart; dlscratch's Softmax is over dim 1 of "
-                                  f"(batch, features)")
-    builder.add_activation(Softmax())
+                                  f"counterpart (attribute dim): dlscratch's Softmax(axis) needs "
+                                  f"an explicit axis of one row (not 0, the batch); use "
+                                  f"nn.Softmax(dim=-1) for the last axis")
+    builder.add_activation(Softmax(axis=module.dim))
 
 
 @register_from_torch(torch.nn.Dropout)
 def _dropout_from_torch(module: torch.nn.Dropout, builder: TorchImport) -> None:
+    if not 0 <= module.p < 1:
+        _refuse(module, "p", module.p, "a dropped fraction p in [0, 1) (dlscratch keeps 1 - p "
+                "of the units, and keeping none is no layer)")
     builder.add_dropout(1.0 - module.p)
 
 
@@ -403,11 +453,22 @@ def _conv2d_from_torch(module: torch.nn.Conv2d, builder: TorchImport) -> None:
             raise NotImplementedError(f"from_torch: {module} pads rows and columns differently")
         padding = module.padding[0]
     if (left, right, top, bottom) != (0, 0, 0, 0):
-        if padding not in (0, "valid") or (top, bottom, left, right) != resolve_padding("same", k):
+        if padding not in (0, "valid") or (top, bottom, left, right) != resolve_padding("same", k) \
+                or module.stride[0] != 1:
             raise NotImplementedError(f"from_torch: nn.ZeroPad2d({(left, right, top, bottom)}) "
                                       f"before {module} has no dlscratch counterpart")
         padding = "same"
-    padding = getattr(module, "dlscratch_padding", padding)
+    # the spelling to_torch recorded, only where it pads exactly as the module does (a tag
+    # left on a module whose padding was changed since is ignored)
+    tag = getattr(module, "dlscratch_padding", None)
+    if tag is not None and tag != padding:
+        try:
+            same_geometry = resolve_padding(tag, k) == resolve_padding(padding, k) \
+                and (tag != "same" or module.stride[0] == 1)
+        except (TypeError, ValueError):
+            same_geometry = False
+        if same_geometry:
+            padding = tag
     weight_init = getattr(module, "dlscratch_weight_init", "normal")
     params = [array(module.weight)] + ([array(module.bias)] if module.bias is not None else [])
     builder.open(lambda activation, keep_prob, flatten: Conv2D(
@@ -430,19 +491,34 @@ def _batch_norm_from_torch(module, builder: TorchImport) -> None:
 @register_from_torch(torch.nn.MaxPool2d)
 @register_from_torch(torch.nn.AvgPool2d)
 def _pool_from_torch(module, builder: TorchImport) -> None:
-    size = module.kernel_size if isinstance(module.kernel_size, int) else module.kernel_size[0]
-    stride = module.stride if isinstance(module.stride, int) else module.stride[0]
-    if module.padding not in (0, (0, 0)) or module.ceil_mode \
-            or getattr(module, "dilation", 1) not in (1, (1, 1)):
-        raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart (pooling "
-                                  f"without padding, dilation or ceil_mode)")
-    kind = MaxPool2D if isinstance(module, torch.nn.MaxPool2d) else AvgPool2D
-    builder.add_layer(kind(size, stride))
+    kernel = _pair(module.kernel_size)
+    stride = _pair(module.stride if module.stride is not None else module.kernel_size)
+    if kernel[0] != kernel[1]:
+        _refuse(module, "kernel_size", module.kernel_size, "a square window (k, k)")
+    if stride[0] != stride[1]:
+        _refuse(module, "stride", module.stride, "the same stride along rows and columns")
+    if _pair(module.padding) != (0, 0):
+        _refuse(module, "padding", module.padding, "0 (dlscratch's pooling does not pad)")
+    if module.ceil_mode:
+        _refuse(module, "ceil_mode", module.ceil_mode, "False (windows that do not fit are "
+                "left out)")
+    if isinstance(module, torch.nn.MaxPool2d):
+        if _pair(module.dilation) != (1, 1):
+            _refuse(module, "dilation", module.dilation, "1")
+        if module.return_indices:
+            _refuse(module, "return_indices", module.return_indices, "False")
+        kind = MaxPool2D
+    else:
+        if module.divisor_override is not None:
+            _refuse(module, "divisor_override", module.divisor_override, "None (the mean of "
+                    "the window)")
+        kind = AvgPool2D  # count_include_pad changes nothing without padding
+    builder.add_layer(kind(int(kernel[0]), int(stride[0])))
 
 
 @register_from_torch(torch.nn.AdaptiveAvgPool2d)
 def _global_pool_from_torch(module, builder: TorchImport) -> None:
-    if module.output_size not in (1, (1, 1)):
+    if _pair(module.output_size) != (1, 1):
         raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart (only an "
                                   f"output size of 1, the global average)")
     builder.add_layer(GlobalAvgPool2D())
@@ -451,6 +527,12 @@ def _global_pool_from_torch(module, builder: TorchImport) -> None:
 
 @register_from_torch(torch.nn.Flatten)
 def _flatten_from_torch(module, builder: TorchImport) -> None:
+    if module.start_dim != 1:
+        _refuse(module, "start_dim", module.start_dim, "1 (everything but the batch axis is "
+                "flattened)")
+    if module.end_dim != -1:
+        _refuse(module, "end_dim", module.end_dim, "-1 (everything but the batch axis is "
+                "flattened)")
     if getattr(builder, "flatten_absorbed", False):
         builder.flatten_absorbed = False
         return
@@ -525,6 +607,9 @@ def _recurrent_from_torch(module: Recurrent, builder: TorchImport) -> None:
             or getattr(rnn, "nonlinearity", "tanh") != "tanh":
         raise NotImplementedError(f"from_torch: {rnn} has no dlscratch counterpart (one "
                                   f"layer, one direction, biases, batch_first, tanh)")
+    if type(module.linear) is not torch.nn.Linear or module.linear.bias is None:
+        _refuse(module, "linear", module.linear, "an nn.Linear with a bias (the projection "
+                "W_out, b_out)")
     layer = cls(rnn.hidden_size, module.linear.out_features,
                 getattr(module, "dlscratch_weight_scale", None),
                 return_sequences=module.return_sequences)
@@ -536,8 +621,11 @@ def _recurrent_from_torch(module: Recurrent, builder: TorchImport) -> None:
 
 @register_from_torch(torch.nn.Embedding)
 def _embedding_from_torch(module: torch.nn.Embedding, builder: TorchImport) -> None:
-    if module.padding_idx is not None or module.max_norm is not None:
-        raise NotImplementedError(f"from_torch: {module} has no dlscratch counterpart (no "
-                                  f"padding_idx or max_norm)")
+    for attribute, neutral in (("padding_idx", None), ("max_norm", None),
+                               ("scale_grad_by_freq", False), ("sparse", False)):
+        value = getattr(module, attribute, neutral)
+        if value != neutral:
+            _refuse(module, attribute, value, f"{neutral} (dlscratch's Embedding is a plain "
+                    f"lookup table)")
     builder.add_layer(Embedding(module.num_embeddings, module.embedding_dim),
                       [array(module.weight)])

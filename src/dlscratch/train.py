@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,7 +143,8 @@ class Trainer:
             verbose: bool = True, callbacks: list[Callback] | None = None,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
             resume_from: str | os.PathLike | None = None) -> History:
-        """Train for ``epochs`` epochs of shuffled mini-batches; evaluate every ``eval_every``.
+        """Train for ``epochs`` epochs of shuffled mini-batches; evaluate every ``eval_every``
+        (the last epoch when ``eval_every`` > ``epochs``: test data is always evaluated).
 
         With ``early_stopping`` the run stops at the first evaluation whose loss is not lower
         than the best so far and the best evaluation's parameters are put back into ``net``.
@@ -188,6 +190,7 @@ class Trainer:
             # before any training: a folder that refuses files would fail after the first epoch
             checkpoint = check_path("checkpoint", checkpoint, owner)
             check_folder_writable(checkpoint, "checkpoint", owner)
+            _check_replaces_a_checkpoint(checkpoint, owner)
 
         self.verbose = verbose
         dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
@@ -222,6 +225,12 @@ class Trainer:
             ids_layer.check_ids(X_train, "X_train", owner)
             if X_test is not None:
                 ids_layer.check_ids(X_test, "X_test", owner)
+        if _batch_norm_rows(self.net) > min(batch_size, len(X_train)):
+            raise ValueError(f"{owner}: the network has a BatchNorm, which needs training batches "
+                             f"of at least 2 rows (one value per channel has no variance), but "
+                             f"batch_size={batch_size} and X_train has {len(X_train)} rows; give "
+                             f"batch_size >= 2 and at least 2 rows (a last batch of one row "
+                             f"joins the batch before it)")
         X_train, y_train, X_test, y_test = self._place_data(X_train, y_train, X_test, y_test)
 
         stopper = None
@@ -262,8 +271,9 @@ class Trainer:
             y = self.net.loss._check_target(placeholder, y)
         except (ValueError, TypeError) as error:
             loss_name = type(self.net.loss).__name__
-            message = (str(error).replace(f"{loss_name}.forward: ", "").replace("target", name)
-                       .replace("the prediction", "the network's output"))
+            # "target" (the word only: "targets" stays plural, never "y_trains") -> y_train
+            message = re.sub(r"\btarget\b", name, str(error).replace(f"{loss_name}.forward: ", ""))
+            message = message.replace("the prediction", "the network's output")
             raise type(error)(f"Trainer.fit: {message} (loss {loss_name})") from None
         if y.dtype.kind == "f" and y.dtype != self.net.dtype:
             # the cast is checked: 1e300 does not fit in float32
@@ -363,8 +373,8 @@ class _Run:
                 order = backend.to_device(self.rng.permutation(n), like=self.X_train)
                 total = 0.0
                 losses = []
-                for batch_index, start in enumerate(range(0, n, self.batch_size)):
-                    rows = order[start:start + self.batch_size]  # a batch gathers its rows
+                for batch_index, (start, stop) in enumerate(self.batch_bounds()):
+                    rows = order[start:stop]  # a batch gathers its rows
                     X_batch = np.take(self.X_train, rows, axis=0)
                     loss = train_batch(X_batch, np.take(self.y_train, rows, axis=0))
                     if deferred:
@@ -391,7 +401,9 @@ class _Run:
                 self.history.lr.append(self.optim.lr)
                 self.epoch = epoch + 1
                 logs = {"loss": train_loss, "lr": self.optim.lr}
-                if self.X_test is not None and self.epoch % self.eval_every == 0:
+                if self.X_test is not None and (self.epoch % self.eval_every == 0 or (
+                        self.eval_every > self.epochs == self.epoch)):
+                    # (eval_every beyond the last epoch: that epoch is evaluated, never none)
                     logs.update(self.evaluate())
                 for callback in self.callbacks:
                     callback.on_epoch_end(trainer, self.epoch, logs)
@@ -414,6 +426,17 @@ class _Run:
         for callback in self.callbacks:
             callback.on_train_end(trainer, self.history)
         return self.history
+
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of every batch of an epoch: ``batch_size`` rows each, the last one
+        shorter; a last batch of one row joins the batch before it when a BatchNorm needs two
+        values per channel (see ``_batch_norm_rows``)."""
+        n, size = len(self.X_train), self.batch_size
+        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 \
+                and _batch_norm_rows(self.net) > 1:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
 
     def logged_fields(self) -> list[str]:
         """The names this run's logs will hold: epoch, loss, lr, and with test data val_loss and
@@ -466,12 +489,13 @@ class _Run:
         else:
             finite = bool(finite)
         total = 0.0
+        bounds = self.batch_bounds()
         for batch_index, loss in enumerate(losses):
             loss = float(loss)
             if not math.isfinite(loss):
                 self.diverged(loss, epoch, batch_index)
-            rows = min(self.batch_size, len(self.X_train) - batch_index * self.batch_size)
-            total += loss * rows
+            start, stop = bounds[batch_index]
+            total += loss * (stop - start)
         return total, finite
 
     def remember_good_params(self) -> None:
@@ -787,11 +811,15 @@ def _check_history(data: Any, epoch: int, fail) -> None:
         raise fail(f"the checkpoint is malformed: history must have the entries "
                    f"{list(fields)}, got {found}")
 
-    def numbers(name: str, values: Any, length: int) -> None:
+    def numbers(name: str, values: Any, length: int, finite: bool = True) -> None:
+        # a run stops at a non-finite loss, so a history never holds one (r2 may be NaN: a
+        # constant target)
         if not isinstance(values, list) or len(values) != length or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                and (math.isfinite(v) or not finite) for v in values):
             raise fail(f"the checkpoint is malformed: history {name} must be a list of "
-                       f"{length} numbers, got {str(values)[:100]}")
+                       f"{length} {'finite ' if finite else ''}numbers, got "
+                       f"{str(values)[:100]}")
 
     numbers("train_loss", data["train_loss"], epoch)
     numbers("lr", data["lr"], epoch)
@@ -805,7 +833,7 @@ def _check_history(data: Any, epoch: int, fail) -> None:
     if not isinstance(data["metrics"], dict):
         raise fail("the checkpoint is malformed: history metrics must be an object")
     for name, values in data["metrics"].items():
-        numbers(f"metrics[{name!r}]", values, len(evaluations))
+        numbers(f"metrics[{name!r}]", values, len(evaluations), finite=False)
     for name in ("best_epoch", "stopped_epoch"):
         value = data[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -813,12 +841,51 @@ def _check_history(data: Any, epoch: int, fail) -> None:
             raise fail(f"the checkpoint is malformed: history {name} must be null or an epoch "
                        f"in [0, {epoch}], got {value!r}")
     best = data["best_val_loss"]
-    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))
+                             or not math.isfinite(best)):
         raise fail(f"the checkpoint is malformed: history best_val_loss must be null or a "
                    f"number, got {best!r}")
     if not isinstance(data["interrupted"], bool):
         raise fail(f"the checkpoint is malformed: history interrupted must be true or false, "
                    f"got {data['interrupted']!r}")
+
+
+def _check_replaces_a_checkpoint(path: str, owner: str) -> None:
+    """Refuse ``checkpoint=`` at an existing file that is not a checkpoint (a saved model, a
+    CSV...): writing the checkpoint would replace it."""
+    from ._archive import ModelFileError, read_archive
+
+    if not os.path.lexists(path) or (os.path.isfile(path) and os.path.getsize(path) == 0):
+        return  # nothing to lose (an empty file: a freshly made temporary name)
+
+    class _IsCheckpoint(Exception):
+        pass
+
+    def stop(meta: dict, declared: int):
+        raise _IsCheckpoint
+
+    try:
+        read_archive(path, repr(path), CHECKPOINT_FORMAT, 1, stop)
+    except _IsCheckpoint:
+        return
+    except (ModelFileError, OSError) as error:
+        raise ValueError(f"{owner}: checkpoint {path!r} exists and is not a checkpoint of "
+                         f"Trainer.fit ({error}); writing one there would replace it: give "
+                         f"another path, or remove the file first") from None
+    raise ValueError(f"{owner}: checkpoint {path!r} exists and is not a checkpoint of "
+                     f"Trainer.fit; give another path, or remove the file first")
+
+
+def _batch_norm_rows(net: NeuralNetwork) -> int:
+    """The fewest rows a training batch needs: 2 where a BatchNorm sees one value per channel
+    and row (features, or 1 x 1 images), else 1."""
+    from .normalization import BatchNorm
+
+    for layer in net.layers:
+        if isinstance(layer, BatchNorm) and layer.input_shape is not None \
+                and math.prod(layer.input_shape[1:]) == 1:
+            return 2
+    return 1
 
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "Loss"]
