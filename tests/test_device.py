@@ -955,7 +955,7 @@ def test_gradcheck_works_on_a_device_network(name):
     def network():
         net = _case(name).network()
         if net.dtype != np.float64:
-            net = NeuralNetwork(copy.deepcopy(net.layers), net.loss, seed=net.seed,
+            net = NeuralNetwork(copy.deepcopy(net.layers), copy.deepcopy(net.loss), seed=net.seed,
                                 dtype=np.float64)
         return net
 

@@ -776,6 +776,7 @@ class RNNTrainer:
         ids_layer = model.layers[0] if hasattr(model.layers[0], "check_ids") else None
         if ids_layer is not None:  # ids from the vocabulary: in range by construction
             ids_layer.ids_checked = True
+        model._inputs_checked = True  # one-hot rows or ids of the text: finite by construction
         try:
             while self.iteration < last:
                 ids = self._device_batch_ids(self.iteration)
@@ -794,6 +795,7 @@ class RNNTrainer:
         finally:
             if ids_layer is not None:
                 ids_layer.ids_checked = False
+            model._inputs_checked = False
         return history
 
     def _evaluate(self) -> None:
