@@ -327,6 +327,7 @@ class _Run:
             # the batches skip the loss's per-batch checks
             checked = self.net._train_batch_checked
             train_batch = (lambda X, y: checked(X, y, read=False)) if deferred else checked
+        lean = self.lean_step()
         try:
             # boundary_state: the state after the last complete epoch (callbacks included); an
             # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
@@ -345,7 +346,11 @@ class _Run:
                 _take_rows(self.y_train, order, y_epoch)
                 total = 0.0
                 losses = []
-                for batch_index, start in enumerate(range(0, n, self.batch_size)):
+                batches = range(0, n, self.batch_size)
+                if lean is not None:  # the lean path (lean.py): the batches run there
+                    total, batch_index = self.lean_epoch(lean, X_epoch, y_epoch, epoch)
+                    batches = ()
+                for batch_index, start in enumerate(batches):
                     X_batch = X_epoch[start:start + self.batch_size]
                     loss = train_batch(X_batch, y_epoch[start:start + self.batch_size])
                     if deferred:
@@ -386,11 +391,43 @@ class _Run:
                 trainer.say(f"Checkpoint of epoch {self.boundary_state[1]['epoch']} written to "
                             f"{os.fspath(self.checkpoint)!r}; resume with "
                             f"fit(..., resume_from=...).")
+        finally:
+            if lean is not None:
+                lean.release()
         if trainer.stop_training and self.history.stopped_epoch is None:
             self.history.stopped_epoch = self.epoch
         for callback in self.callbacks:
             callback.on_train_end(trainer, self.history)
         return self.history
+
+    # ------------------------------------------------------------------ the lean path
+    def lean_step(self):
+        """The lean step (``lean.py``) when this run allows it, else None: the network and
+        optimizer are the library's own, on the CPU, and no batch is printed."""
+        from .lean import LeanStep
+
+        if self.conv_testing:
+            return None
+        if getattr(self.net.train_batch, "__func__", None) is not NeuralNetwork.train_batch \
+                or getattr(self.optim.step, "__func__", None) is not Optimizer.step:
+            return None  # replaced on the instance (a patch): the general path calls it
+        lean = LeanStep.for_network(self.net, self.optim)
+        if lean is not None:  # the end-of-epoch check of the parameters, run by run
+            self.params = [array for array, _, _ in lean.runs]
+        return lean
+
+    def lean_epoch(self, lean, X_epoch: np.ndarray, y_epoch: np.ndarray,
+                   epoch: int) -> tuple[float, int]:
+        """One epoch of lean steps over the shuffled data: (sum of loss * rows, index of the
+        last batch). The losses are read together at the end; a non-finite one stops the run
+        as it would have at its batch."""
+        size, n = self.batch_size, len(X_epoch)
+        losses = [lean(X_epoch[start:start + size], y_epoch[start:start + size])
+                  for start in range(0, n, size)]
+        total, bad = lean.total_loss(losses, size, n)
+        if bad >= 0:
+            self.diverged(float(losses[bad]), epoch, bad)
+        return total, len(losses) - 1
 
     def logged_fields(self) -> list[str]:
         """The names this run's logs will hold: epoch, loss, lr, and with test data val_loss and
