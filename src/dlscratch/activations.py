@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import scalar_like
 from .base import Operation
 from .validation import check_number
 
@@ -39,14 +40,16 @@ class Sigmoid(InPlaceActivation):
     """
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        out = np.multiply(self.input_, 0.5, out=self._target())
+        half = scalar_like(0.5, self.input_)
+        out = np.multiply(self.input_, half, out=self._target())
         np.tanh(out, out=out)
-        out += 1.0
-        out *= 0.5
+        out += scalar_like(1.0, out)
+        out *= half
         return out
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad * self.output * (1.0 - self.output)
+        output = self.output
+        return output_grad * output * (scalar_like(1.0, output) - output)
 
 
 class Tanh(InPlaceActivation):
@@ -58,7 +61,7 @@ class Tanh(InPlaceActivation):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         # (1 - out^2) * dL/dout in one new array (three passes, no temporaries)
         grad = np.multiply(self.output, self.output)
-        np.subtract(1.0, grad, out=grad)
+        np.subtract(scalar_like(1.0, grad), grad, out=grad)
         grad *= output_grad
         return grad
 
