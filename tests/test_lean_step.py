@@ -152,9 +152,14 @@ def test_after_fit_the_operations_behave_as_before_when_called_directly():
     assert all(op.param_grad_buffer is None for op in operations
                if isinstance(op, ParamOperation))
     assert not any(getattr(op, "in_place", False) for op in operations)
+    # the last batch's gradients were the update's scratch space: gone, not wrong
+    assert net.param_grads() == []
+    with pytest.raises(RuntimeError, match="run net.backward before step"):
+        Trainer(net, SGD(lr=0.05)).optim.step()
+    net.train_batch(X[:5], y[:5])
     kept = net.param_grads()
     copies = [grad.copy() for grad in kept]
-    net.train_batch(X[:5], y[:5])
+    net.train_batch(X[5:10], y[5:10])
     for grad, copy in zip(kept, copies):  # new arrays: the old gradients are untouched
         np.testing.assert_array_equal(grad, copy)
     assert all(a is not b for a, b in zip(kept, net.param_grads()))

@@ -67,7 +67,10 @@ class LeanStep:
         self.params = net.params()
         # one flat gradient buffer; each parameter operation writes its gradient into its view
         self.flat_grad = np.zeros(sum(param.size for param in self.params), dtype=net.dtype)
-        self.work = np.empty_like(self.flat_grad)
+        # the update's scratch space: the gradient buffer itself where the rule allows it (one
+        # array fewer streamed through the cache per step), else a buffer of its own
+        self.work = self.flat_grad if optim.delta_reads_grad_once \
+            else np.empty_like(self.flat_grad)
         grads = iter(self._views(self.flat_grad))
         for layer, operations in self.layers:
             for operation in operations:
@@ -195,11 +198,17 @@ class LeanStep:
         return total, -1
 
     def release(self) -> None:
-        """After ``fit``: the operations make new gradient arrays again when called directly."""
-        for _, operations in self.layers:
+        """After ``fit``: the operations make new gradient arrays again when called directly.
+
+        The gradient buffer may have been the update's scratch space (it then holds lr times
+        the last batch's gradients), so the gradients are dropped: ``net.param_grads()`` is
+        empty until the next ``backward``, rather than wrong.
+        """
+        for layer, operations in self.layers:
             for operation in operations:
                 if isinstance(operation, ParamOperation):
-                    operation.param_grad_buffer = None
+                    operation.param_grad_buffer = operation.param_grad = None
+            layer.param_grads = []
         for operation in self.in_place:
             operation.in_place = False
 

@@ -58,6 +58,9 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
     #: Whether weight decay shrinks the parameters directly (AdamW) instead of adding an L2 term.
     decoupled_weight_decay = False
+    #: Whether ``_delta`` reads ``grad`` only once, so that ``work`` may be ``grad`` itself (the
+    #: trainer's lean step then overwrites its gradient buffer instead of streaming a scratch one)
+    delta_reads_grad_once = False
 
     def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None,
                  *, weight_decay: float = 0.0, clip_norm: float | None = None,
@@ -400,6 +403,8 @@ class SGD(Optimizer):
     element is first clipped to [-2, 2].
     """
 
+    delta_reads_grad_once = True
+
     def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
         return np.multiply(grad, scalar_like(self.lr, grad), out=work)
 
@@ -412,6 +417,7 @@ class SGDMomentum(Optimizer):
     """
 
     state_names = ("velocity",)
+    delta_reads_grad_once = True
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9, final_lr: float = 0.0,
                  decay_type: str | None = None, *, weight_decay: float = 0.0,
