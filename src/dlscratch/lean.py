@@ -4,19 +4,26 @@
 checks that ``Operation.backward`` and ``Layer.backward`` repeat on every batch (shapes of
 every gradient) cannot fail for the network's own operations, so a step may skip them. It calls
 the very same ``_output``, ``_input_grad`` and ``_param_grad`` of the book's operations, in the
-book's order, with three changes that only save NumPy calls and allocations:
+book's order, and changes only where arrays live and how often NumPy is called:
 
 - the parameter gradients are written into one flat buffer per network (each parameter's
-  gradient a view of it), and the optimizer's state lives in flat buffers too, so that the
-  update rule (``Optimizer._delta``) runs once over all parameters instead of once per
-  parameter;
-- the first layer's input gradient is never computed (the network's ``input_grad_needed``);
+  gradient a view of it, through ``ParamOperation.param_grad_buffer``), and the optimizer's
+  state lives in flat buffers too, so that the update rule (``Optimizer._delta``) runs once over
+  all parameters, and the change is subtracted once per run of neighbouring parameters (a
+  ``Dense`` layer keeps W and B side by side);
+- in a ``Dense`` layer the bias is added into the fresh product X @ W, and an activation whose
+  backward needs only its output (``InPlaceActivation``) overwrites that sum;
+- the first layer's input gradient is never computed (the network's ``input_grad_needed``), and
+  an identity's input gradient (``Linear``, ``BiasAdd``) is no call at all;
 - the batch losses are not read one by one: the trainer sums them once per epoch, where a
-  non-finite one stops the run as it would have at its batch.
+  non-finite one stops the run as it would have at its batch (the rest of that epoch is
+  computed, then the parameters of the end of the previous epoch are put back, as on a
+  device).
 
 The results are bit for bit those of ``NeuralNetwork.train_batch`` followed by
-``Optimizer.step``. The lean step only runs networks whose every piece is one it knows (Dense
-layers of the library's activations, the library's losses and optimizers, on the CPU); anything
+``Optimizer.step`` (tests/test_lean_step.py). The lean step only runs networks whose every piece
+is one it knows (Dense layers of the library's activations, the library's losses and optimizers
+without weight decay or ``clip_norm``, on the CPU, no method replaced on an instance); anything
 else, a subclass included, takes the general path.
 """
 
@@ -31,7 +38,7 @@ from .activations import ELU, GELU, InPlaceActivation, LeakyReLU, Linear, ReLU, 
 from .base import ParamOperation
 from .dense import BiasAdd, WeightMultiply
 from .dropout import Dropout
-from .layers import Dense, Layer
+from .layers import Dense
 from .losses import (
     BinaryCrossEntropy,
     Huber,
@@ -59,7 +66,7 @@ PATCHABLE = ("forward", "backward", "train_batch", "_train_batch_checked", "_out
 
 class LeanStep:
     """forward, loss, backward and the optimizer's update of one batch, without the per-batch
-    checks (see the module's docstring); ``__call__`` returns the loss as a NumPy scalar."""
+    checks (see the module's docstring); ``__call__`` returns the batch's loss, unread."""
 
     def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
         self.net, self.optim, self.loss = net, optim, net.loss
@@ -131,7 +138,7 @@ class LeanStep:
         if optim.weight_decay != 0 or optim.clip_norm is not None or optim.net is not net:
             return None  # per-parameter options: the general step applies them
         for layer in net.layers:
-            if type(layer) is not Dense or not isinstance(layer, Layer):
+            if type(layer) is not Dense:
                 return None
             if any(type(operation) not in OPERATIONS for operation in layer.operations):
                 return None
