@@ -261,6 +261,8 @@ class LeanStep:
         """The optimizer's state as views of flat buffers (created at the first step, else
         copied from its arrays: after a resume, or for a run that continues)."""
         optim = self.optim
+        if not optim.first and optim._array_module is not np:
+            optim._follow_device(np)  # state left on a device follows the network back, as in step
         if optim.first:
             optim._init_state(self.params)
             optim._bound = self.params
