@@ -31,7 +31,6 @@ from dlscratch import (
     Trainer,
     TrainingDivergedError,
 )
-from dlscratch.backend import scalar_like
 from dlscratch.base import ParamOperation
 from dlscratch.lean import LeanStep
 
@@ -274,16 +273,3 @@ def test_parameters_in_arrays_of_their_own_are_updated_one_by_one():
     optimizer.step()
     for ours, theirs in zip(net.params(), other.params(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_scalar_like_gives_the_bits_of_a_python_float(dtype):
-    x = np.random.default_rng(0).standard_normal((7, 5)).astype(dtype)
-    for value in (0.5, 1.0, 0.01, 2.0 / 3.0, 1e-7):
-        scalar = scalar_like(value, x)
-        assert scalar.dtype == dtype and scalar.ndim == 0 and not scalar.flags.writeable
-        assert (x * scalar).dtype == dtype
-        np.testing.assert_array_equal(x * scalar, x * value)
-        np.testing.assert_array_equal(scalar - x, value - x)
-    assert scalar_like(0.5, np.arange(3)) == 0.5  # not a float array: the number itself
-    assert isinstance(scalar_like(0.5, [1.0]), float)

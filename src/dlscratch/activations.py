@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import scalar_like
 from .base import Operation
 from .validation import check_number
 
@@ -40,16 +39,14 @@ class Sigmoid(InPlaceActivation):
     """
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        half = scalar_like(0.5, self.input_)
-        out = np.multiply(self.input_, half, out=self._target())
+        out = np.multiply(self.input_, 0.5, out=self._target())
         np.tanh(out, out=out)
-        out += scalar_like(1.0, out)
-        out *= half
+        out += 1.0
+        out *= 0.5
         return out
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        output = self.output
-        return output_grad * output * (scalar_like(1.0, output) - output)
+        return output_grad * self.output * (1.0 - self.output)
 
 
 class Tanh(InPlaceActivation):
@@ -61,7 +58,7 @@ class Tanh(InPlaceActivation):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         # (1 - out^2) * dL/dout in one new array (three passes, no temporaries)
         grad = np.multiply(self.output, self.output)
-        np.subtract(scalar_like(1.0, grad), grad, out=grad)
+        np.subtract(1.0, grad, out=grad)
         grad *= output_grad
         return grad
 

@@ -59,27 +59,6 @@ def array_module(array: Any) -> ModuleType:
     return np
 
 
-_SCALARS: dict[tuple, np.ndarray] = {}
-
-
-def scalar_like(value: float, array: Any) -> Any:
-    """``value`` as the other operand of arithmetic with ``array``: for a float NumPy array a
-    cached read-only 0-d array of its dtype (NumPy takes it in about half the time of a Python
-    float, with the same result: either way the number is rounded to the array's dtype), else
-    ``value`` itself."""
-    if type(array) is not np.ndarray or array.dtype.kind != "f":
-        return value
-    key = (value, array.dtype)
-    scalar = _SCALARS.get(key)
-    if scalar is None:
-        if len(_SCALARS) >= 1024:  # learning rates that change every epoch, say
-            _SCALARS.clear()
-        scalar = np.array(value, dtype=array.dtype)
-        scalar.flags.writeable = False
-        _SCALARS[key] = scalar
-    return scalar
-
-
 def is_array(value: Any) -> bool:
     """Whether ``value`` is an array of NumPy or of a known device module (not a scalar)."""
     if isinstance(value, np.ndarray):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import softmax
-from .backend import arange, scalar_like, to_device
+from .backend import arange, to_device
 from .validation import as_array, check_bool, check_number
 
 
@@ -127,7 +127,7 @@ class MeanSquaredError(Loss):
         return _sum_over_rows(np.vdot(self._difference, self._difference), len(prediction))
 
     def _input_grad(self) -> np.ndarray:
-        grad = self._difference * scalar_like(2.0 / len(self.prediction), self._difference)
+        grad = self._difference * (2.0 / len(self.prediction))
         if self.normalize:
             inner = (grad * self._normalized).sum(axis=1, keepdims=True)
             grad = (grad - inner) / self._row_sum

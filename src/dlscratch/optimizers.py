@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import array_module, scalar_like, to_host, to_module
+from .backend import array_module, to_host, to_module
 from .schedules import ConstantLR, ExponentialDecay, LinearDecay, Schedule
 from .validation import (
     KeyMismatchError,
@@ -406,7 +406,7 @@ class SGD(Optimizer):
     delta_reads_grad_once = True
 
     def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
-        return np.multiply(grad, scalar_like(self.lr, grad), out=work)
+        return np.multiply(grad, self.lr, out=work)
 
 
 class SGDMomentum(Optimizer):
@@ -437,8 +437,8 @@ class SGDMomentum(Optimizer):
 
     def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
         (velocity,) = state
-        velocity *= scalar_like(self.momentum, velocity)
-        velocity += np.multiply(grad, scalar_like(self.lr, grad), out=work)
+        velocity *= self.momentum
+        velocity += np.multiply(grad, self.lr, out=work)
         return velocity
 
     def get_config(self) -> dict:
