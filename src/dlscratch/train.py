@@ -13,6 +13,7 @@ import numpy as np
 from . import backend
 from ._io import check_folder_writable
 from .callbacks import Callback, EarlyStopping
+from .lean import LeanStep
 from .losses import Loss
 from .metrics import evaluation_metrics
 from .network import NeuralNetwork
@@ -404,8 +405,6 @@ class _Run:
     def lean_step(self):
         """The lean step (``lean.py``) when this run allows it, else None: the network and
         optimizer are the library's own, on the CPU, and no batch is printed."""
-        from .lean import LeanStep
-
         if self.conv_testing:
             return None
         if getattr(self.net.train_batch, "__func__", None) is not NeuralNetwork.train_batch \
