@@ -68,6 +68,10 @@ class Operation:
 class ParamOperation(Operation):
     """An operation with a parameter: ``backward`` also stores ``param_grad`` = dL/d(param)."""
 
+    #: where ``_param_grad`` may write dL/d(param) instead of a new array (the trainer's flat
+    #: gradient buffer during ``fit``, see ``lean.py``); None: a new array each time
+    param_grad_buffer: np.ndarray | None = None
+
     def __init__(self, param: np.ndarray) -> None:
         super().__init__()
         self.param = param

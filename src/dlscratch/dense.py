@@ -27,14 +27,17 @@ class WeightMultiply(ParamOperation):
         return np.matmul(output_grad, self.param.T)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return np.matmul(self.input_.T, output_grad)
+        return np.matmul(self.input_.T, output_grad, out=self.param_grad_buffer)
 
 
 class BiasAdd(ParamOperation):
     """out = X + B (B broadcast over the batch);  dL/dX = dL/dout;  dL/dB = sum over the batch.
 
-    X: (batch, n), B: (1, n), out: (batch, n).
+    X: (batch, n), B: (1, n), out: (batch, n). ``in_place`` (off unless the trainer turns it on
+    for a fresh X that nothing else reads, see ``lean.py``) adds B into X itself.
     """
+
+    in_place = False
 
     def __init__(self, B: np.ndarray) -> None:
         if B.ndim != 2 or B.shape[0] != 1:
@@ -42,10 +45,12 @@ class BiasAdd(ParamOperation):
         super().__init__(B)
 
     def _output(self, inference: bool = False) -> np.ndarray:
+        if self.in_place:
+            return np.add(self.input_, self.param, out=self.input_)
         return self.input_ + self.param
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return output_grad
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad.sum(axis=0, keepdims=True)
+        return output_grad.sum(axis=0, keepdims=True, out=self.param_grad_buffer)

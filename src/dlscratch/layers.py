@@ -209,7 +209,12 @@ class Dense(Layer):
             variance = 2.0 / (n_in + self.neurons) if self.weight_init == "glorot" else 2.0 / n_in
             W = self.rng.standard_normal((n_in, self.neurons)) * np.sqrt(variance)
             B = np.zeros((1, self.neurons))
-        self.params = [W.astype(self.dtype), B.astype(self.dtype)]
+        # W and B side by side in one array (B right after W): an optimizer may update both
+        # with one NumPy call (see lean.py); each is still an array of its own shape
+        storage = np.empty(W.size + B.size, dtype=self.dtype)
+        self.params = [storage[:W.size].reshape(W.shape), storage[W.size:].reshape(B.shape)]
+        self.params[0][...] = W
+        self.params[1][...] = B
         self.operations = [WeightMultiply(self.params[0]), BiasAdd(self.params[1]),
                            self.activation]
         if self.dropout < 1.0:

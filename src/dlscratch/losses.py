@@ -89,6 +89,15 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
+def _sum_over_rows(total, rows: int):
+    """``total`` / ``rows`` in float64: a Python float for a NumPy scalar (the same number,
+    without NumPy's slower scalar arithmetic), a 0-d float64 array on a device (never read
+    back here)."""
+    if isinstance(total, np.generic):
+        return float(total) / rows
+    return total.astype(np.float64) / rows
+
+
 def _in_dtype_of(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``target`` cast to a float prediction's dtype: a float64 or integer target would
     otherwise turn every gradient of a float32 network into float64."""
@@ -122,7 +131,7 @@ class MeanSquaredError(Loss):
             prediction = prediction / self._row_sum
             self._normalized = prediction
         self._difference = prediction - self.target
-        return np.vdot(self._difference, self._difference).astype(np.float64) / len(prediction)
+        return _sum_over_rows(np.vdot(self._difference, self._difference), len(prediction))
 
     def _input_grad(self) -> np.ndarray:
         grad = self._difference * (2.0 / len(self.prediction))

@@ -60,6 +60,9 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
     #: Whether weight decay shrinks the parameters directly (AdamW) instead of adding an L2 term.
     decoupled_weight_decay = False
+    #: Whether ``_delta`` reads ``grad`` only once, so that ``work`` may be ``grad`` itself (the
+    #: trainer's lean step then overwrites its gradient buffer instead of streaming a scratch one)
+    delta_reads_grad_once = False
 
     def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None,
                  *, weight_decay: float = 0.0, clip_norm: float | None = None,
@@ -259,8 +262,19 @@ class Optimizer:
                       for name in self.state_names}
 
     def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        """Update ``param`` (the ``index``-th) in place; ``grad`` must not be modified."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _update_rule")
+        """Update ``param`` (the ``index``-th) in place; ``grad`` must not be modified.
+
+        The optimizers here subtract ``_delta``; the book's form (override this method) works
+        too.
+        """
+        state = [self.state[name][index] for name in self.state_names]
+        param -= self._delta(grad, self._scratch(1, param), *state)
+
+    def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
+        """What to subtract from a parameter with gradient ``grad``, updating its ``state``
+        arrays (in the order of ``state_names``) in place; ``work`` is scratch space shaped like
+        ``grad``. Element by element, so one call may cover all parameters laid end to end."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _update_rule or _delta")
 
     def reset(self) -> None:
         """Forget all state: the next step starts as the first one did."""
@@ -394,8 +408,10 @@ class SGD(Optimizer):
     element is first clipped to [-2, 2].
     """
 
-    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        param -= np.multiply(grad, self.lr, out=self._scratch(1, param))
+    delta_reads_grad_once = True
+
+    def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
+        return np.multiply(grad, self.lr, out=work)
 
 
 class SGDMomentum(Optimizer):
@@ -406,6 +422,7 @@ class SGDMomentum(Optimizer):
     """
 
     state_names = ("velocity",)
+    delta_reads_grad_once = True
 
     def __init__(self, lr: float = 0.01, final_lr: float = 0.0, decay_type: str | None = None,
                  momentum: float = 0.9, *, weight_decay: float = 0.0,
@@ -423,11 +440,11 @@ class SGDMomentum(Optimizer):
         """One velocity per parameter (empty before the first step)."""
         return self.state.get("velocity", [])
 
-    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        velocity = self.state["velocity"][index]
+    def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
+        (velocity,) = state
         velocity *= self.momentum
-        velocity += np.multiply(grad, self.lr, out=self._scratch(1, param))
-        param -= velocity
+        velocity += np.multiply(grad, self.lr, out=work)
+        return velocity
 
     def get_config(self) -> dict:
         return {**super().get_config(), "momentum": self.momentum}
@@ -448,15 +465,14 @@ class AdaGrad(Optimizer):
         check_positive("eps", eps, owner="AdaGrad")  # eps = 0 gives 0/0 for a zero gradient
         self.eps = float(eps)
 
-    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        squares = self.state["sum"][index]
-        work = self._scratch(1, param)
+    def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
+        (squares,) = state
         squares += np.multiply(grad, grad, out=work)
         np.sqrt(squares, out=work)
         work += self.eps
         np.divide(grad, work, out=work)
         work *= self.lr
-        param -= work
+        return work
 
     def get_config(self) -> dict:
         return {**super().get_config(), "eps": self.eps}
@@ -486,9 +502,8 @@ class RMSProp(Optimizer):
         self.momentum = float(momentum)
         self.state_names = ("square_avg", "momentum_buffer") if momentum > 0 else ("square_avg",)
 
-    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        square_avg = self.state["square_avg"][index]
-        work = self._scratch(1, param)
+    def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
+        square_avg = state[0]
         square_avg *= self.alpha
         np.multiply(grad, grad, out=work)
         work *= 1 - self.alpha
@@ -497,13 +512,13 @@ class RMSProp(Optimizer):
         work += self.eps
         np.divide(grad, work, out=work)  # grad / (sqrt(s) + eps)
         if self.momentum > 0:
-            buffer = self.state["momentum_buffer"][index]
+            buffer = state[1]
             buffer *= self.momentum
             buffer += work
             np.multiply(buffer, self.lr, out=work)
         else:
             work *= self.lr
-        param -= work
+        return work
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha, "eps": self.eps,
@@ -538,10 +553,8 @@ class Adam(Optimizer):
         self._step_size = self.lr / (1 - self.beta1 ** self.steps)
         self._bias_correction2_sqrt = math.sqrt(1 - self.beta2 ** self.steps)
 
-    def _update_rule(self, index: int, param: np.ndarray, grad: np.ndarray) -> None:
-        m = self.state["m"][index]
-        v = self.state["v"][index]
-        work = self._scratch(1, param)
+    def _delta(self, grad: np.ndarray, work: np.ndarray, *state: np.ndarray) -> np.ndarray:
+        m, v = state
         m *= self.beta1
         m += np.multiply(grad, 1 - self.beta1, out=work)
         v *= self.beta2
@@ -553,7 +566,7 @@ class Adam(Optimizer):
         work += self.eps
         np.divide(m, work, out=work)
         work *= self._step_size
-        param -= work
+        return work
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,

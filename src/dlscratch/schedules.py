@@ -18,6 +18,9 @@ class Schedule:
 
     def lr_at(self, epoch: int, epochs: int, base_lr: float) -> float:
         """The learning rate of ``epoch`` (0-based) of ``epochs``, starting from ``base_lr``."""
+        if type(epoch) is int and type(epochs) is int and type(base_lr) is float \
+                and 0 <= epoch and 0 < epochs and 0 < base_lr < math.inf:
+            return float(self._lr_at(epoch, epochs, base_lr))  # the trainer's call: valid
         owner = f"{type(self).__name__}.lr_at"
         check_number("epoch", epoch, low=0, low_open=False, integer=True, owner=owner)
         check_positive("epochs", epochs, integer=True, owner=owner)

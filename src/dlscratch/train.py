@@ -14,6 +14,7 @@ import numpy as np
 from . import backend
 from ._io import check_folder_writable
 from .callbacks import Callback, EarlyStopping
+from .lean import LeanStep
 from .losses import Loss
 from .metrics import evaluation_metrics
 from .network import NeuralNetwork
@@ -359,6 +360,7 @@ class _Run:
             # the batches skip the loss's per-batch checks
             checked = self.net._train_batch_checked
             train_batch = (lambda X, y: checked(X, y, read=False)) if deferred else checked
+        lean = self.lean_step()
         try:
             # boundary_state: the state after the last complete epoch (callbacks included); an
             # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
@@ -373,7 +375,12 @@ class _Run:
                 order = backend.to_device(self.rng.permutation(n), like=self.X_train)
                 total = 0.0
                 losses = []
-                for batch_index, (start, stop) in enumerate(self.batch_bounds()):
+                if lean is not None:  # the lean path (lean.py): the batches run there
+                    total, batch_index = self.lean_epoch(lean, order, epoch)
+                    bounds = []
+                else:
+                    bounds = self.batch_bounds()
+                for batch_index, (start, stop) in enumerate(bounds):
                     rows = order[start:stop]  # a batch gathers its rows
                     X_batch = np.take(self.X_train, rows, axis=0)
                     loss = train_batch(X_batch, np.take(self.y_train, rows, axis=0))
@@ -421,6 +428,9 @@ class _Run:
                 trainer.say(f"Checkpoint of epoch {self.boundary_state[1]['epoch']} written to "
                             f"{os.fspath(self.checkpoint)!r}; resume with "
                             f"fit(..., resume_from=...).")
+        finally:
+            if lean is not None:
+                lean.release()
         if trainer.stop_training and self.history.stopped_epoch is None:
             self.history.stopped_epoch = self.epoch
         for callback in self.callbacks:
@@ -437,6 +447,46 @@ class _Run:
                 and _batch_norm_rows(self.net) > 1:
             bounds[-2:] = [(bounds[-2][0], n)]
         return bounds
+
+    # ------------------------------------------------------------------ the lean path
+    def lean_step(self):
+        """The lean step (``lean.py``) when this run allows it, else None: the network and
+        optimizer are the library's own, on the CPU, and no batch is printed."""
+        if self.conv_testing:
+            return None
+        if getattr(self.net.train_batch, "__func__", None) is not NeuralNetwork.train_batch \
+                or getattr(self.optim.step, "__func__", None) is not Optimizer.step:
+            return None  # replaced on the instance (a patch): the general path calls it
+        lean = LeanStep.for_network(self.net, self.optim)
+        if lean is not None:  # the end-of-epoch check of the parameters, run by run
+            self.params = [array for array, _, _ in lean.runs]
+        return lean
+
+    def lean_epoch(self, lean, order: np.ndarray, epoch: int) -> tuple[float, int]:
+        """One epoch of lean steps over the data in ``order``: (sum of loss * rows, index of
+        the last batch). The losses are read together at the end; a non-finite one stops the
+        run as it would have at its batch."""
+        X_epoch, y_epoch = self.shuffled_copy(order)
+        size, n = self.batch_size, len(X_epoch)
+        losses = [lean(X_epoch[start:start + size], y_epoch[start:start + size])
+                  for start in range(0, n, size)]
+        total, bad = lean.total_loss(losses, size, n)
+        if bad >= 0:
+            self.diverged(float(losses[bad]), epoch, bad)
+        return total, len(losses) - 1
+
+    def shuffled_copy(self, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """X_train and y_train in ``order``, gathered into two buffers kept for the run, so
+        the lean path's batches are views (host data only: the lean path runs on the CPU;
+        on a device the batches gather their rows, and the data exists once)."""
+        if getattr(self, "_epoch_buffers", None) is None:
+            self._epoch_buffers = (np.empty_like(self.X_train, order="C"),
+                                   np.empty_like(self.y_train, order="C"))
+        X_epoch, y_epoch = self._epoch_buffers
+        # mode="clip": with the default mode, take(out=) first fills a temporary copy
+        np.take(self.X_train, order, axis=0, out=X_epoch, mode="clip")
+        np.take(self.y_train, order, axis=0, out=y_epoch, mode="clip")
+        return X_epoch, y_epoch
 
     def logged_fields(self) -> list[str]:
         """The names this run's logs will hold: epoch, loss, lr, and with test data val_loss and
