@@ -15,7 +15,8 @@
 # to predict the next character of a text, and writes text of its own as it learns. The text
 # is the docstrings of Python's standard library (offline). The book trains a 256-unit LSTM for
 # 1,000 iterations; here a 64-unit one trains for 200, to run in well under a minute on two
-# cores, and already writes words.
+# cores, and already writes words. Then the book's own cell 24, a vanilla RNN with the book's
+# learning rate, on the book's summed loss and on the mean.
 
 # %%
 import matplotlib.pyplot as plt
