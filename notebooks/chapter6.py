@@ -21,7 +21,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from dlscratch import Adam, LSTMLayer, RNNModel, RNNTrainer, SoftmaxCrossEntropy
+from dlscratch import SGD, Adam, LSTMLayer, RNNLayer, RNNModel, RNNTrainer, SoftmaxCrossEntropy
 from dlscratch.text import build_vocabulary, stdlib_docstrings
 
 text = stdlib_docstrings(max_chars=150_000)
@@ -79,8 +79,6 @@ plt.show()
 # printed (a few seconds each):
 
 # %%
-from dlscratch import SGD, RNNLayer
-
 runs = {}
 for reduction in ("sum", "mean"):
     book_model = RNNModel(layers=[RNNLayer(hidden_size=256, output_size=len(vocabulary))],
