@@ -299,6 +299,33 @@ def test_a_destination_under_a_file_is_refused_before_training(folder, capsys, f
     assert not (folder / "runs").exists()
 
 
+@pytest.mark.parametrize("out", ["adir/", "adir" + os.sep + os.sep, "existing/", "existing"])
+def test_out_naming_a_folder_is_refused_before_training_creating_nothing(folder, capsys,
+                                                                          monkeypatch, out):
+    from dlscratch.train import Trainer
+
+    def never(*args, **kwargs):
+        raise AssertionError("training started")
+
+    (folder / "existing").mkdir()
+    before = sorted(path.name for path in folder.iterdir())
+    monkeypatch.setattr(Trainer, "fit", never)
+    assert main(["train", "good.csv", "--target", "label", "--no-plots", "--out", out]) == 1
+    line = error_line(capsys)
+    assert f"--out {out}:" in line and "folder" in line and "model.npz" in line
+    assert sorted(path.name for path in folder.iterdir()) == before  # no adir, no runs
+
+
+def test_the_library_refuses_to_save_to_a_path_ending_in_a_separator(tmp_path):
+    from dlscratch import Dense, Linear, MeanSquaredError, NeuralNetwork
+
+    net = NeuralNetwork([Dense(1, activation=Linear())], MeanSquaredError(), seed=0)
+    net.forward(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="ends in a path separator, so it names a folder"):
+        net.save(str(tmp_path / "adir") + os.sep)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_folder_refusing_files_is_found_before_training(folder, capsys, monkeypatch):
     import tempfile
 

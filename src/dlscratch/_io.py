@@ -135,12 +135,16 @@ def check_writable_target(path: str | os.PathLike, name: str = "path", owner: st
                           ) -> str:
     """``path`` as a str, once it is sure a save can replace it: absent or a regular file.
 
-    A FIFO, a device, a folder, a socket or a symbolic link is refused with ValueError (a save
-    renames a new file onto the path: it would replace the device node or the link itself, not
-    write into what they stand for). Missing folders are created; the folder must accept a new
-    file (tried for real, which is also right for root and read-only mounts).
+    A path ending in a separator (``adir/``), a FIFO, a device, a folder, a socket or a symbolic
+    link is refused with ValueError (a save renames a new file onto the path: it would replace
+    the device node or the link itself, not write into what they stand for). Missing folders
+    are created; the folder must accept a new file (tried for real, which is also right for
+    root and read-only mounts).
     """
     path = os.fspath(path)
+    if path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise ValueError(f"{owner}: {name} {path!r} ends in a path separator, so it names a "
+                         f"folder; expected a file name such as 'model.npz'")
     try:
         info = os.lstat(path)
     except FileNotFoundError:

@@ -326,6 +326,11 @@ def _progress_bar():
 
 
 # ---------------------------------------------------------------------- the command
+def _names_a_folder(path: str) -> bool:
+    """Whether ``path`` ends in a path separator (``adir/``): a folder, never a file name."""
+    return path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep))
+
+
 def _check_destinations(args: argparse.Namespace) -> None:
     """Before the first epoch, creating nothing: --out can take the model (a new path or a
     regular file, in a folder that accepts files) and --runs-dir can take a run folder."""
@@ -366,6 +371,9 @@ def run_train(args: argparse.Namespace) -> int:
     mode = "json" if args.json else "quiet" if args.quiet else "text"
     if not args.no_plots:
         require_matplotlib("the pictures of a run (or --no-plots)")
+    if args.out is not None and _names_a_folder(args.out):
+        raise CommandError(f"--out {args.out}: ends in a path separator, so it names a folder; "
+                           f"expected a model file name such as model.npz; nothing was trained")
     if args.out is not None and os.path.isdir(args.out):
         raise CommandError(f"--out {args.out}: is a folder; expected a model file name such as "
                            f"model.npz")
