@@ -316,6 +316,20 @@ def test_out_naming_a_folder_is_refused_before_training_creating_nothing(folder,
     assert sorted(path.name for path in folder.iterdir()) == before  # no adir, no runs
 
 
+@pytest.mark.parametrize("out", ["preds/", "preds" + os.sep + os.sep, "existing/", "existing"])
+def test_predict_out_naming_a_folder_is_refused_before_reading_creating_nothing(folder, capsys,
+                                                                                out):
+    assert main(["train", "good.csv", "--target", "label", "--no-plots", "--quiet",
+                 "--epochs", "2", "--out", "model.npz"]) == 0
+    capsys.readouterr()
+    (folder / "existing").mkdir()
+    before = sorted(path.name for path in folder.iterdir())
+    assert main(["predict", "model.npz", "good.csv", "--out", out]) == 1
+    line = error_line(capsys)
+    assert f"--out {out}:" in line and "folder" in line and "predictions.csv" in line
+    assert sorted(path.name for path in folder.iterdir()) == before
+
+
 def test_the_library_refuses_to_save_to_a_path_ending_in_a_separator(tmp_path):
     from dlscratch import Dense, Linear, MeanSquaredError, NeuralNetwork
 

@@ -66,8 +66,10 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.proba and not classification:
         raise CommandError(f"--proba: {args.model} is a regression model; probabilities come "
                            f"only from a classifier")
-    if args.out is not None and os.path.isdir(args.out):
-        raise CommandError(f"--out {args.out}: is a folder; expected a file name")
+    if args.out is not None and (os.path.isdir(args.out)
+                                 or args.out.endswith(tuple(s for s in (os.sep, os.altsep) if s))):
+        raise CommandError(f"--out {args.out}: names a folder; expected a file name such as "
+                           f"predictions.csv")
     table = read_csv(args.data)
     predicted, probabilities = predict(net, metadata, model_features(table, metadata,
                                                                      args.model))
