@@ -9,7 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
+from .backend import (
+    CPU,
+    Device,
+    empty,
+    is_array,
+    is_host,
+    move_arrays,
+    on_device,
+    resolve_device,
+    to_device,
+    to_module,
+)
+from .backend import to_host as host_array
 from .base import Operation
 from .layers import Layer
 from .losses import Loss
@@ -71,7 +83,7 @@ class NeuralNetwork:
         self.dtype = dtype
         self._entropy = np.random.SeedSequence(seed).entropy
         self.input_grad_needed = False
-        self._device = backend.CPU
+        self._device = CPU
         self.reset_parameters()
         if device is not None:
             self.to(device)
@@ -128,7 +140,7 @@ class NeuralNetwork:
 
     # ------------------------------------------------------------------ device
     @property
-    def device(self) -> backend.Device:
+    def device(self) -> Device:
         """Where the parameters live (compares equal to ``"cpu"``, ``"cuda"``, ``"cuda:0"``...)."""
         return self._device
 
@@ -141,10 +153,10 @@ class NeuralNetwork:
         there on the first forward. An optimizer's state follows at its next step; inputs are
         moved by ``forward``/``predict``/``Trainer.fit``.
         """
-        resolved = backend.resolve_device(device, owner="NeuralNetwork.to")
-        with backend.on_device(resolved):  # uploads go to the current GPU: make it this one
+        resolved = resolve_device(device, owner="NeuralNetwork.to")
+        with on_device(resolved):  # uploads go to the current GPU: make it this one
             for layer in self.layers:
-                backend.move_arrays(layer, resolved.module)
+                move_arrays(layer, resolved.module)
         self._device = resolved
         return self
 
@@ -172,11 +184,11 @@ class NeuralNetwork:
     # ------------------------------------------------------------------ the passes
     def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """The prediction for ``x_batch`` (batch, features); keeps what backward needs."""
-        with backend.on_device(self._device):  # new arrays on the network's own GPU
+        with on_device(self._device):  # new arrays on the network's own GPU
             return self._forward(x_batch, inference)
 
     def _forward(self, x_batch: np.ndarray, inference: bool) -> np.ndarray:
-        X = x_batch if backend.is_array(x_batch) else np.asarray(x_batch)
+        X = x_batch if is_array(x_batch) else np.asarray(x_batch)
         if X.dtype != self.dtype:
             if X.dtype.kind not in "biuf":
                 raise TypeError(f"NeuralNetwork.forward: x_batch must hold real numbers, got "
@@ -186,16 +198,16 @@ class NeuralNetwork:
             raise ValueError(f"NeuralNetwork.forward: x_batch must have 2 dimensions (batch, "
                              f"features), got shape {X.shape}")
         first = self.layers[0]
-        if backend.is_host(X) and self._device.module is not np \
+        if is_host(X) and self._device.module is not np \
                 and hasattr(first, "check_ids") and not first.ids_checked:
             # integer ids (an Embedding) are checked on the host, before the upload: free
             first.check_ids(X)
             first.ids_checked = True
             try:
-                return self._forward_layers(backend.to_module(X, self._device.module), inference)
+                return self._forward_layers(to_module(X, self._device.module), inference)
             finally:
                 first.ids_checked = False
-        X = backend.to_module(X, self._device.module)  # a host batch goes to the device here
+        X = to_module(X, self._device.module)  # a host batch goes to the device here
         if not self._inputs_checked:  # the book's API: a NaN would silently spread everywhere
             _check_finite_batch(X, "x_batch", "NeuralNetwork.forward")
         return self._forward_layers(X, inference)
@@ -222,7 +234,7 @@ class NeuralNetwork:
         Returns dL/dX when ``input_grad_needed`` is set, else None (nobody needs it in training).
         """
         grad = loss_grad
-        with backend.on_device(self._device):
+        with on_device(self._device):
             for layer in reversed(self.layers):
                 grad = layer.backward(grad)
         return grad
@@ -249,7 +261,7 @@ class NeuralNetwork:
             prediction = self.forward(x_batch)
         finally:
             self._inputs_checked = False
-        y_batch = backend.to_device(y_batch, like=prediction)
+        y_batch = to_device(y_batch, like=prediction)
         batch_loss = self.loss._forward_checked(prediction, y_batch, read=read)
         self.backward(self.loss.backward())
         return batch_loss
@@ -283,9 +295,9 @@ class NeuralNetwork:
                              f"the same row of the next forward, so X ({len(X)} rows) cannot be "
                              f"cut into batches of {batch_size}; predict it in one batch "
                              f"(batch_size={len(X)}) or in pieces of your own")
-        with backend.on_device(self._device):
+        with on_device(self._device):
             output = self._predict_batches(X, batch_size, check=True)
-            return backend.to_host(output) if to_host else output
+            return host_array(output) if to_host else output
 
     def _predict_batches(self, X: np.ndarray, batch_size: int, check: bool = False
                          ) -> np.ndarray:
@@ -299,8 +311,8 @@ class NeuralNetwork:
                     batch = self._checked_batch(X, batch)
                 batch_output = self.forward(batch, inference=True)
                 if output is None:
-                    output = backend.empty((len(X), *batch_output.shape[1:]), self.dtype,
-                                           like=batch_output)
+                    output = empty((len(X), *batch_output.shape[1:]), self.dtype,
+                                   like=batch_output)
                 output[start:start + len(batch_output)] = batch_output
         finally:
             self._inputs_checked = False
@@ -375,7 +387,7 @@ class NeuralNetwork:
     def state_dict(self) -> dict[str, np.ndarray]:
         """A NumPy copy of every parameter and buffer under its dotted name (``layers.0.W``,
         ``layers.1.running_mean``, ...), from any device."""
-        return {name: backend.to_host(array, copy=True)
+        return {name: host_array(array, copy=True)
                 for name, array in self.named_params() + self.named_buffers()}
 
     def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> None:
@@ -412,7 +424,7 @@ class NeuralNetwork:
                                  f"dict, but the network expects shape {param.shape}")
             checked[key] = value
         for key, value in checked.items():
-            own[key][...] = backend.to_device(value, like=own[key])
+            own[key][...] = to_device(value, like=own[key])
 
     def _build_from_state_dict(self, state_dict: Mapping[str, np.ndarray]) -> None:
         first = self.layers[0]
@@ -514,11 +526,11 @@ def _check_finite_batch(X: Any, name: str, owner: str) -> None:
     with np.errstate(over="ignore", invalid="ignore"):
         # one pass, no copy: 0 * sum is 0 exactly when the sum is finite, which it is when
         # every value is (a sum that overflows is then checked value by value)
-        if bool(backend.to_host(X.sum() * 0 == 0)) or bool(backend.to_host(np.isfinite(X).all())):
+        if bool(host_array(X.sum() * 0 == 0)) or bool(host_array(np.isfinite(X).all())):
             return
-        bad = backend.to_host(~np.isfinite(X))
+        bad = host_array(~np.isfinite(X))
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{owner}: {name} holds {backend.to_host(X[index])} at index {index}; "
+        raise ValueError(f"{owner}: {name} holds {host_array(X[index])} at index {index}; "
                          f"expected finite numbers")
 
 

@@ -79,7 +79,8 @@ def _registry() -> dict[str, type]:
     bases and operations that need arrays in their constructor (WeightMultiply, BiasAdd) are
     left out.
     """
-    from . import activations, dropout, layers, losses  # noqa: F401  (define the classes)
+    # every class is defined by now: importing the package (which any import of this module
+    # does first) imports all its modules
     from .base import Operation, ParamOperation
     from .layers import Layer
     from .losses import Loss

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
 from ._io import check_folder_writable
+from .backend import is_array, on_device, to_device, to_host, to_module, zeros
 from .callbacks import Callback, EarlyStopping
 from .lean import LeanStep
 from .losses import Loss
@@ -157,7 +157,7 @@ class Trainer:
         long convolution epochs). ``single_output`` is accepted for the book's signature and
         has no effect.
         """
-        with backend.on_device(self.net.device):  # every new array on the network's GPU
+        with on_device(self.net.device):  # every new array on the network's GPU
             return self._fit(X_train, y_train, X_test, y_test, epochs, eval_every, batch_size,
                              seed, single_output, restart, early_stopping, conv_testing, verbose,
                              callbacks, checkpoint, checkpoint_every, resume_from)
@@ -288,9 +288,9 @@ class Trainer:
         arrays = (X_train, y_train, X_test, y_test)
         module = self.net.device.module
         if module is np:
-            return tuple(None if a is None else backend.to_host(a) for a in arrays)
+            return tuple(None if a is None else to_host(a) for a in arrays)
         whole = sum(a.nbytes for a in arrays if a is not None) <= self.device_data_limit
-        return tuple(None if a is None else backend.to_module(a, module)
+        return tuple(None if a is None else to_module(a, module)
                      if whole or index == 3 else a for index, a in enumerate(arrays))
 
     def _output_shape(self) -> tuple[int, ...]:
@@ -372,7 +372,7 @@ class _Run:
                 for callback in self.callbacks:
                     callback.on_epoch_begin(trainer, epoch + 1)
                 # drawn on the host, wherever the data is; on the data's device, once an epoch
-                order = backend.to_device(self.rng.permutation(n), like=self.X_train)
+                order = to_device(self.rng.permutation(n), like=self.X_train)
                 total = 0.0
                 losses = []
                 if lean is not None:  # the lean path (lean.py): the batches run there
@@ -494,7 +494,7 @@ class _Run:
         fields = ["epoch", "loss", "lr"]
         if self.X_test is not None:
             output = self.trainer._output_shape()
-            placeholder = backend.zeros((1, *output), self.net.dtype, like=self.y_test)
+            placeholder = zeros((1, *output), self.net.dtype, like=self.y_test)
             with np.errstate(all="ignore"):
                 metrics = evaluation_metrics(self.net.loss, placeholder, self.y_test[:1])
             fields += ["val_loss", *metrics]
@@ -532,8 +532,8 @@ class _Run:
         would have at its batch."""
         flags = [np.isfinite(param).all() for param in self.params]
         finite = np.stack(flags).all() if flags else np.bool_(True)
-        if all(backend.is_array(loss) for loss in losses) and backend.is_array(finite):
-            values = backend.to_host(np.concatenate([np.stack(losses).astype(np.float64),
+        if all(is_array(loss) for loss in losses) and is_array(finite):
+            values = to_host(np.concatenate([np.stack(losses).astype(np.float64),
                                                      finite.astype(np.float64)[None]]))
             losses, finite = values[:-1].tolist(), bool(values[-1])
         else:
@@ -561,7 +561,7 @@ class _Run:
         if best is not None:
             restored = f"the parameters of the best evaluation (epoch {best.best_epoch})"
         for array, saved in zip(self.net.params_and_buffers(), source, strict=True):
-            np.copyto(array, backend.to_device(saved, like=array))
+            np.copyto(array, to_device(saved, like=array))
         self.history.stopped_epoch = epoch + 1
         lr = self.optim.lr
         message = (f"Training diverged: the loss became {loss} at epoch {epoch + 1}, batch "
@@ -580,13 +580,13 @@ class _Run:
         arrays = {f"net.{name}": array for name, array in self.net.state_dict().items()}
         optimizer = self.optim.state_dict()
         for name, array in optimizer.pop("arrays").items():
-            arrays[f"optim.{name}"] = backend.to_host(array, copy=True)
+            arrays[f"optim.{name}"] = to_host(array, copy=True)
         callback_states = []
         for index, callback in enumerate(self.stateful_callbacks()):
             state, callback_arrays = callback.state_dict()
             callback_states.append({"class": type(callback).__name__, "state": state})
             for name, array in callback_arrays.items():
-                arrays[f"callback.{index}.{name}"] = backend.to_host(array, copy=True)
+                arrays[f"callback.{index}.{name}"] = to_host(array, copy=True)
         meta = {"format": CHECKPOINT_FORMAT, "version": 1, "epoch": self.epoch,
                 "epochs": self.epochs, "batch_size": self.batch_size,
                 "eval_every": self.eval_every, "seed": self.seed,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..callbacks import Callback, EarlyStopping
 from ..csvdata import DataError, Standardizer, read_csv, split_rows
 from ..runs import new_run_folder, to_toml, write_history_csv, write_json, write_text

@@ -127,7 +127,7 @@ def blas_threads(threads: int | None) -> Iterator[None]:
 
 def environment(threads: int | None, dtype: str) -> dict[str, Any]:
     """Versions and settings that a reader of the JSON needs to repeat a run."""
-    from .. import __version__
+    from .._version import __version__
 
     applied = threads_note(threads)[1]
     return {"dlscratch": __version__, "numpy": np.__version__,
