@@ -318,137 +318,9 @@ class Trainer:
             getattr(self, "_print", print)(message)
 
 
-class _Run:
-    """The state of one ``fit`` call: epoch, generators, history, snapshots."""
+class _LeanPath:
+    """The lean step (lean.py) of a run of a Dense network on the CPU: its epochs."""
 
-    def __init__(self, trainer: Trainer, X_train, y_train, X_test, y_test, epochs: int,
-                 eval_every: int, batch_size: int, seed: int | None, callbacks: list[Callback],
-                 checkpoint, checkpoint_every: int) -> None:
-        self.trainer, self.net, self.optim = trainer, trainer.net, trainer.optim
-        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
-        self.epochs, self.eval_every, self.batch_size = epochs, eval_every, batch_size
-        self.seed = seed
-        self.callbacks = callbacks
-        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
-        self.rng = np.random.default_rng(seed)
-        self.history = History()
-        self.epoch = 0
-        self.params = self.net.params()
-        # parameters and buffers (asked for at each use: loading may replace a buffer)
-        self.last_good = [array.copy() for array in self.net.params_and_buffers()]
-        self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
-        self.stopped_at_resume = False
-        self.conv_testing = False
-
-    # ------------------------------------------------------------------ the loop
-    def train(self) -> History:
-        trainer = self.trainer
-        trainer.stop_training = False
-        trainer.history = self.history
-        for callback in self.callbacks:
-            callback.on_train_begin(trainer)
-        if self.stopped_at_resume:
-            trainer.stop_training = True
-        n = len(self.X_train)
-        batch_index = 0
-        # on a device the batch losses stay there and are read once per epoch, together: a
-        # step never waits for the device (a diverged batch is found at the epoch's end)
-        deferred = self.net.device != "cpu"
-        train_batch = self.net.train_batch
-        if getattr(train_batch, "__func__", None) is NeuralNetwork.train_batch:
-            # not replaced by a subclass or a patch: the targets were checked at the door, so
-            # the batches skip the loss's per-batch checks
-            checked = self.net._train_batch_checked
-            train_batch = (lambda X, y: checked(X, y, read=False)) if deferred else checked
-        lean = self.lean_step()
-        try:
-            # boundary_state: the state after the last complete epoch (callbacks included); an
-            # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
-            if self.checkpoint is not None:
-                self.boundary_state = self.state()
-            while self.epoch < self.epochs and not trainer.stop_training:
-                epoch = self.epoch
-                self.optim.set_epoch(epoch, self.epochs)
-                for callback in self.callbacks:
-                    callback.on_epoch_begin(trainer, epoch + 1)
-                # drawn on the host, wherever the data is; on the data's device, once an epoch
-                order = to_device(self.rng.permutation(n), like=self.X_train)
-                total = 0.0
-                losses = []
-                if lean is not None:  # the lean path (lean.py): the batches run there
-                    total, batch_index = self.lean_epoch(lean, order, epoch)
-                    bounds = []
-                else:
-                    bounds = self.batch_bounds()
-                for batch_index, (start, stop) in enumerate(bounds):
-                    rows = order[start:stop]  # a batch gathers its rows
-                    X_batch = np.take(self.X_train, rows, axis=0)
-                    loss = train_batch(X_batch, np.take(self.y_train, rows, axis=0))
-                    if deferred:
-                        losses.append(loss)
-                        self.optim.step()
-                        if self.conv_testing and batch_index % 10 == 0:
-                            self.conv_testing_lines(batch_index, float(loss))
-                        continue
-                    if not math.isfinite(loss):
-                        self.diverged(loss, epoch, batch_index)
-                    self.optim.step()
-                    total += loss * len(X_batch)
-                    if self.conv_testing:
-                        self.conv_testing_lines(batch_index, loss)
-                if deferred:
-                    total, finite = self.read_losses(losses, epoch)
-                else:
-                    finite = all(np.isfinite(param).all() for param in self.params)
-                train_loss = total / n
-                if not finite:
-                    self.diverged(math.nan, epoch, batch_index)
-                self.remember_good_params()
-                self.history.train_loss.append(train_loss)
-                self.history.lr.append(self.optim.lr)
-                self.epoch = epoch + 1
-                logs = {"loss": train_loss, "lr": self.optim.lr}
-                if self.X_test is not None and (self.epoch % self.eval_every == 0 or (
-                        self.eval_every > self.epochs == self.epoch)):
-                    # (eval_every beyond the last epoch: that epoch is evaluated, never none)
-                    logs.update(self.evaluate())
-                for callback in self.callbacks:
-                    callback.on_epoch_end(trainer, self.epoch, logs)
-                if self.checkpoint is not None:
-                    self.boundary_state = self.state()
-                    if self.epoch % self.checkpoint_every == 0:
-                        self.write_checkpoint(self.checkpoint, self.boundary_state)
-        except KeyboardInterrupt:
-            self.history.interrupted = True
-            self.history.stopped_epoch = self.epoch
-            trainer.say(f"Training interrupted during epoch {self.epoch + 1}; the network "
-                        f"keeps the parameters reached so far.")
-            if self.checkpoint is not None and self.boundary_state is not None:
-                self.write_checkpoint(self.checkpoint, self.boundary_state)
-                trainer.say(f"Checkpoint of epoch {self.boundary_state[1]['epoch']} written to "
-                            f"{os.fspath(self.checkpoint)!r}; resume with "
-                            f"fit(..., resume_from=...).")
-        finally:
-            if lean is not None:
-                lean.release()
-        if trainer.stop_training and self.history.stopped_epoch is None:
-            self.history.stopped_epoch = self.epoch
-        for callback in self.callbacks:
-            callback.on_train_end(trainer, self.history)
-        return self.history
-
-    def batch_bounds(self) -> list[tuple[int, int]]:
-        """(start, stop) of every batch of an epoch: ``batch_size`` rows each, the last one
-        shorter; a last batch of one row joins the batch before it when a BatchNorm needs two
-        values per channel (see ``_batch_norm_rows``)."""
-        n, size = len(self.X_train), self.batch_size
-        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
-        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 \
-                and _batch_norm_rows(self.net) > 1:
-            bounds[-2:] = [(bounds[-2][0], n)]
-        return bounds
-
-    # ------------------------------------------------------------------ the lean path
     def lean_step(self):
         """The lean step (``lean.py``) when this run allows it, else None: the network and
         optimizer are the library's own, on the CPU, and no batch is printed."""
@@ -488,6 +360,11 @@ class _Run:
         np.take(self.y_train, order, axis=0, out=y_epoch, mode="clip")
         return X_epoch, y_epoch
 
+
+class _Evaluation:
+    """What a run reports: validation loss and metrics, the book's chapter-5 lines, the logged
+    fields."""
+
     def logged_fields(self) -> list[str]:
         """The names this run's logs will hold: epoch, loss, lr, and with test data val_loss and
         the metrics the loss records (accuracy, or mae, rmse and r2)."""
@@ -499,6 +376,7 @@ class _Run:
                 metrics = evaluation_metrics(self.net.loss, placeholder, self.y_test[:1])
             fields += ["val_loss", *metrics]
         return fields
+
     def conv_testing_lines(self, batch_index: int, loss: float) -> None:
         """The book's chapter-5 progress: batch loss every 10 batches, accuracy every 100."""
         if batch_index % 10 == 0:
@@ -525,6 +403,10 @@ class _Run:
         for callback in self.callbacks:
             callback.on_evaluate(self.trainer, self.epoch, logs)
         return logs
+
+
+class _DivergenceGuard:
+    """The last finite parameters, kept each epoch and put back when the loss diverges."""
 
     def read_losses(self, losses: list, epoch: int) -> tuple[float, bool]:
         """Sum of loss * batch rows over a device epoch's batches, and whether every parameter
@@ -572,7 +454,10 @@ class _Run:
         logger().debug(message)
         raise TrainingDivergedError(message, self.history)
 
-    # ------------------------------------------------------------------ checkpoints
+
+class _Checkpoints:
+    """A run's checkpoint: everything needed to continue exactly, written and resumed from."""
+
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Everything needed to continue this run exactly: arrays and a JSON description."""
         from .persistence import network_description
@@ -633,9 +518,37 @@ class _Run:
         for name, array in arrays.items():
             if not np.isfinite(array).all():
                 raise ModelFileError(f"{where}: the array {name} holds non-finite values")
+        optimizer, callbacks = self.dry_run_loads(meta, arrays, where)
+        net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
+        # everything is checked: from here on nothing can fail half-way
+        try:
+            self.net.load_state_dict(net_arrays)
+        except (KeyError, ValueError, TypeError) as error:
+            raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
+                from None
+        self.optim.__dict__.update(optimizer.__dict__)
+        self.optim._bound = self.net.params() if not self.optim.first else []
+        self.optim._decays = None
+        for callback, probe in callbacks:
+            callback.__dict__.update(probe.__dict__)
+        self.restore_generators(meta)
+        self.history = History.from_dict(meta["history"])
+        self.trainer.best_loss = float(meta["best_loss"])
+        # A run that early stopping had ended stays ended (its best weights were restored when
+        # it stopped); a stop asked for by any other callback was a pause, and training goes on.
+        self.stopped_at_resume = any(isinstance(callback, EarlyStopping) and callback.stopped
+                                     for callback in self.callbacks)
+        self.epoch = meta["epoch"]
+        self.remember_good_params()
+
+    def dry_run_loads(self, meta: dict, arrays: dict[str, np.ndarray], where: str
+                      ) -> tuple[Optimizer, list[tuple[Callback, Callback]]]:
+        """The optimizer and each stateful callback loaded from the checkpoint as shallow
+        copies (their loaders check everything and rebind attributes, so a refusal leaves the
+        originals as they were): (optimizer copy, [(callback, loaded copy), ...])."""
+        from .persistence import ModelFileError
+
         stateful = self.stateful_callbacks()
-        # dry runs on shallow copies: their loaders check everything and rebind attributes,
-        # so a refusal leaves the optimizer and the callbacks as they were
         optimizer = copy.copy(self.optim)
         try:
             optimizer.load_state_dict({**meta["optimizer"], "arrays": {
@@ -653,18 +566,10 @@ class _Run:
                 raise ModelFileError(f"{where}: the state of callback {index} "
                                      f"({type(callback).__name__}) is malformed: {error}") from None
             callbacks.append((callback, probe))
-        net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
-        # everything is checked: from here on nothing can fail half-way
-        try:
-            self.net.load_state_dict(net_arrays)
-        except (KeyError, ValueError, TypeError) as error:
-            raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
-                from None
-        self.optim.__dict__.update(optimizer.__dict__)
-        self.optim._bound = self.net.params() if not self.optim.first else []
-        self.optim._decays = None
-        for callback, probe in callbacks:
-            callback.__dict__.update(probe.__dict__)
+        return optimizer, callbacks
+
+    def restore_generators(self, meta: dict) -> None:
+        """Put the run's and every layer's random generator back where the checkpoint left it."""
         self.rng.bit_generator.state = meta["rng"]
         for layer, state in zip(self.net.layers, meta["layer_rngs"]):
             if state is not None and getattr(layer, "rng", None) is not None:
@@ -672,14 +577,168 @@ class _Run:
                 for operation in getattr(layer, "operations", ()):
                     if hasattr(operation, "rng"):
                         operation.rng = layer.rng
-        self.history = History.from_dict(meta["history"])
-        self.trainer.best_loss = float(meta["best_loss"])
-        # A run that early stopping had ended stays ended (its best weights were restored when
-        # it stopped); a stop asked for by any other callback was a pause, and training goes on.
-        self.stopped_at_resume = any(isinstance(callback, EarlyStopping) and callback.stopped
-                                     for callback in self.callbacks)
-        self.epoch = meta["epoch"]
+
+
+class _Run(_LeanPath, _Evaluation, _DivergenceGuard, _Checkpoints):
+    """The state of one ``fit`` call: epoch, generators, history, snapshots."""
+
+    def __init__(self, trainer: Trainer, X_train, y_train, X_test, y_test, epochs: int,
+                 eval_every: int, batch_size: int, seed: int | None, callbacks: list[Callback],
+                 checkpoint, checkpoint_every: int) -> None:
+        self.trainer, self.net, self.optim = trainer, trainer.net, trainer.optim
+        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+        self.epochs, self.eval_every, self.batch_size = epochs, eval_every, batch_size
+        self.seed = seed
+        self.callbacks = callbacks
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.rng = np.random.default_rng(seed)
+        self.history = History()
+        self.epoch = 0
+        self.params = self.net.params()
+        # parameters and buffers (asked for at each use: loading may replace a buffer)
+        self.last_good = [array.copy() for array in self.net.params_and_buffers()]
+        self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
+        self.stopped_at_resume = False
+        self.conv_testing = False
+        self.deferred = False
+
+    def train(self) -> History:
+        """Run the epochs left, then the callbacks' ends; an interruption writes the last
+        complete epoch's checkpoint."""
+        trainer = self.trainer
+        self.begin()
+        train_batch = self.train_batch_function()
+        lean = self.lean_step()
+        try:
+            # boundary_state: the state after the last complete epoch (callbacks included); an
+            # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
+            if self.checkpoint is not None:
+                self.boundary_state = self.state()
+            while self.epoch < self.epochs and not trainer.stop_training:
+                epoch = self.epoch
+                self.optim.set_epoch(epoch, self.epochs)
+                for callback in self.callbacks:
+                    callback.on_epoch_begin(trainer, epoch + 1)
+                train_loss = self.run_epoch(epoch, lean, train_batch)
+                self.end_epoch(epoch, train_loss)
+        except KeyboardInterrupt:
+            self.interrupted()
+        finally:
+            if lean is not None:
+                lean.release()
+        if trainer.stop_training and self.history.stopped_epoch is None:
+            self.history.stopped_epoch = self.epoch
+        for callback in self.callbacks:
+            callback.on_train_end(trainer, self.history)
+        return self.history
+
+    def begin(self) -> None:
+        """Hand the trainer this run's history and tell the callbacks training begins."""
+        trainer = self.trainer
+        trainer.stop_training = False
+        trainer.history = self.history
+        for callback in self.callbacks:
+            callback.on_train_begin(trainer)
+        if self.stopped_at_resume:
+            trainer.stop_training = True
+        # on a device the batch losses stay there and are read once per epoch, together: a
+        # step never waits for the device (a diverged batch is found at the epoch's end)
+        self.deferred = self.net.device != "cpu"
+
+    def train_batch_function(self):
+        """``net.train_batch``, or its checked-once form when it is the library's own."""
+        train_batch = self.net.train_batch
+        if getattr(train_batch, "__func__", None) is NeuralNetwork.train_batch:
+            # not replaced by a subclass or a patch: the targets were checked at the door, so
+            # the batches skip the loss's per-batch checks
+            checked = self.net._train_batch_checked
+            train_batch = (lambda X, y: checked(X, y, read=False)) if self.deferred else checked
+        return train_batch
+
+    def run_epoch(self, epoch: int, lean, train_batch) -> float:
+        """One pass over the shuffled training data; the mean training loss."""
+        n = len(self.X_train)
+        # drawn on the host, wherever the data is; on the data's device, once an epoch
+        order = to_device(self.rng.permutation(n), like=self.X_train)
+        if lean is not None:  # the lean path (lean.py): the batches run there
+            total, batch_index = self.lean_epoch(lean, order, epoch)
+            finite = all(np.isfinite(param).all() for param in self.params)
+        else:
+            total, finite, batch_index = self.general_epoch(order, epoch, train_batch)
+        train_loss = total / n
+        if not finite:
+            self.diverged(math.nan, epoch, batch_index)
+        return train_loss
+
+    def general_epoch(self, order, epoch: int, train_batch) -> tuple[float, bool, int]:
+        """The batches of one epoch, each gathering its rows: (sum of loss * rows, whether
+        every parameter is finite, index of the last batch)."""
+        deferred = self.deferred
+        total = 0.0
+        losses = []
+        batch_index = 0
+        for batch_index, (start, stop) in enumerate(self.batch_bounds()):
+            rows = order[start:stop]  # a batch gathers its rows
+            X_batch = np.take(self.X_train, rows, axis=0)
+            loss = train_batch(X_batch, np.take(self.y_train, rows, axis=0))
+            if deferred:
+                losses.append(loss)
+                self.optim.step()
+                if self.conv_testing and batch_index % 10 == 0:
+                    self.conv_testing_lines(batch_index, float(loss))
+                continue
+            if not math.isfinite(loss):
+                self.diverged(loss, epoch, batch_index)
+            self.optim.step()
+            total += loss * len(X_batch)
+            if self.conv_testing:
+                self.conv_testing_lines(batch_index, loss)
+        if deferred:
+            total, finite = self.read_losses(losses, epoch)
+        else:
+            finite = all(np.isfinite(param).all() for param in self.params)
+        return total, finite, batch_index
+
+    def end_epoch(self, epoch: int, train_loss: float) -> None:
+        """Record the epoch, evaluate when due, tell the callbacks, checkpoint when due."""
         self.remember_good_params()
+        self.history.train_loss.append(train_loss)
+        self.history.lr.append(self.optim.lr)
+        self.epoch = epoch + 1
+        logs = {"loss": train_loss, "lr": self.optim.lr}
+        if self.X_test is not None and (self.epoch % self.eval_every == 0 or (
+                self.eval_every > self.epochs == self.epoch)):
+            # (eval_every beyond the last epoch: that epoch is evaluated, never none)
+            logs.update(self.evaluate())
+        for callback in self.callbacks:
+            callback.on_epoch_end(self.trainer, self.epoch, logs)
+        if self.checkpoint is not None:
+            self.boundary_state = self.state()
+            if self.epoch % self.checkpoint_every == 0:
+                self.write_checkpoint(self.checkpoint, self.boundary_state)
+
+    def interrupted(self) -> None:
+        """Ctrl-C: keep the parameters reached; write the last complete epoch's checkpoint."""
+        self.history.interrupted = True
+        self.history.stopped_epoch = self.epoch
+        self.trainer.say(f"Training interrupted during epoch {self.epoch + 1}; the network "
+                         f"keeps the parameters reached so far.")
+        if self.checkpoint is not None and self.boundary_state is not None:
+            self.write_checkpoint(self.checkpoint, self.boundary_state)
+            self.trainer.say(f"Checkpoint of epoch {self.boundary_state[1]['epoch']} written to "
+                             f"{os.fspath(self.checkpoint)!r}; resume with "
+                             f"fit(..., resume_from=...).")
+
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of every batch of an epoch: ``batch_size`` rows each, the last one
+        shorter; a last batch of one row joins the batch before it when a BatchNorm needs two
+        values per channel (see ``_batch_norm_rows``)."""
+        n, size = len(self.X_train), self.batch_size
+        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 \
+                and _batch_norm_rows(self.net) > 1:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
 
 
 CHECKPOINT_KEYS = ("format", "version", "epoch", "epochs", "batch_size", "eval_every", "seed",
