@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import platform
 from collections.abc import Callable, Iterator, Sequence
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write
+from .._io import atomic_write, json_ready
 
 #: A function that prints one line of progress (``print``) or swallows it (``quiet``).
 Log = Callable[[str], None]
@@ -80,21 +79,6 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     rule = "-+-".join("-" * width for width in widths)
     return "\n".join([line([str(h) for h in headers]), rule, *(line(row) for row in cells)])
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays turned into plain numbers and lists (NaN -> None)."""
-    if isinstance(value, dict):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
