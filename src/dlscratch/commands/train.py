@@ -669,13 +669,18 @@ def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
           val_rows: np.ndarray, val_predicted: np.ndarray | None, table,
           val_metrics: dict) -> list[str]:
     """The pictures of a run; returns the file names written."""
-    from .. import runplots
+    from ..runplots import (
+        plot_confusion,
+        plot_loss_curves,
+        plot_misclassified,
+        plot_predicted_vs_actual,
+    )
 
     written = []
     name = os.path.basename(folder)
     loss_name = ("cross-entropy" if data.task == "classification"
                  else "mean squared error (standardised target)")
-    runplots.plot_loss_curves(history, os.path.join(folder, "loss.png"),
+    plot_loss_curves(history, os.path.join(folder, "loss.png"),
                               f"{name}: loss", loss_name)
     written.append("loss.png")
     if val_predicted is None:
@@ -683,7 +688,7 @@ def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
     what = f"validation rows ({len(val_rows)})"
     if data.task == "classification":
         counts = confusion_matrix(data.y[val_rows], val_predicted, len(data.classes))
-        runplots.plot_confusion(counts, data.classes, os.path.join(folder, "confusion_matrix.png"),
+        plot_confusion(counts, data.classes, os.path.join(folder, "confusion_matrix.png"),
                                 f"{what}: {int(np.trace(counts))} right, accuracy "
                                 f"{100 * val_metrics['accuracy']:.1f}%")
         written.append("confusion_matrix.png")
@@ -691,14 +696,14 @@ def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
             wrong = np.flatnonzero(val_predicted != data.y[val_rows])
             rows = val_rows[wrong]
             images = data.X[rows].reshape(len(rows), *metadata["image_shape"])
-            runplots.plot_misclassified(
+            plot_misclassified(
                 images, [data.classes[i] for i in data.y[rows]],
                 [data.classes[i] for i in val_predicted[wrong]],
                 [table.lines[i] for i in rows], os.path.join(folder, "misclassified.png"),
                 f"misclassified {what}: {len(rows)} (true \u2192 predicted)")
             written.append("misclassified.png")
     else:
-        runplots.plot_predicted_vs_actual(
+        plot_predicted_vs_actual(
             data.y[val_rows], val_predicted, os.path.join(folder, "predicted_vs_actual.png"),
             f"{what}: R\u00b2 {val_metrics['r2']:.3f}, RMSE {val_metrics['rmse']:.4g}",
             settings["target"])
