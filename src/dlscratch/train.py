@@ -166,49 +166,12 @@ class Trainer:
              single_output, restart, early_stopping, conv_testing, verbose, callbacks,
              checkpoint, checkpoint_every, resume_from) -> History:
         owner = "Trainer.fit"
-        for name, value in (("epochs", epochs), ("eval_every", eval_every),
-                            ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
-            check_positive(name, value, integer=True, owner=owner)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise ValueError(f"{owner}: seed must be a non-negative integer or None, got {seed!r}")
-        if isinstance(callbacks, Callback):
-            raise TypeError(f"{owner}: callbacks must be a list of Callback objects, got "
-                            f"{callbacks!r}; write callbacks=[...]")
-        callbacks = list(callbacks or [])
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(f"{owner}: callbacks must be Callback objects, got {callback!r}")
-        if (X_test is None) != (y_test is None):
-            raise ValueError(f"{owner}: give both X_test and y_test, or neither")
-        for name, value in (("restart", restart), ("early_stopping", early_stopping),
-                            ("verbose", verbose), ("single_output", single_output),
-                            ("conv_testing", conv_testing)):
-            check_bool(name, value, owner)
-        if resume_from is not None:
-            resume_from = check_path("resume_from", resume_from, owner)
-        if checkpoint is not None:
-            # before any training: a folder that refuses files would fail after the first epoch
-            checkpoint = check_path("checkpoint", checkpoint, owner)
-            check_folder_writable(checkpoint, "checkpoint", owner)
-            _check_replaces_a_checkpoint(checkpoint, owner)
-
+        callbacks, checkpoint, resume_from = _checked_fit_settings(
+            epochs, eval_every, batch_size, checkpoint_every, seed, callbacks, X_test, y_test,
+            restart, early_stopping, verbose, single_output, conv_testing, checkpoint,
+            resume_from)
         self.verbose = verbose
-        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
-        # sequence models (a recurrent layer or an Embedding first) may have (batch, time,
-        # classes) targets
-        y_ndim = (1, 2, 3) if getattr(self.net.layers[0], "variable_length", False) else (1, 2)
-        X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
-        y_train = as_array(y_train, "y_train", ndim=y_ndim, owner=owner)
-        check_lengths(owner, X_train=X_train, y_train=y_train)
-        if X_test is not None:
-            X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
-            y_test = as_array(y_test, "y_test", ndim=y_ndim, owner=owner)
-            check_lengths(owner, X_test=X_test, y_test=y_test)
-            if X_test.shape[1:] != X_train.shape[1:]:
-                raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
-                                 f"rows {X_train.shape[1:]}; they must match")
-
+        X_train, y_train, X_test, y_test = self._checked_data(X_train, y_train, X_test, y_test)
         if restart and resume_from is None:
             self.net.reset_parameters()
             self.optim.reset()
@@ -264,6 +227,26 @@ class Trainer:
             self.best_loss = stopper.best_loss
         return history
 
+    def _checked_data(self, X_train, y_train, X_test, y_test) -> tuple:
+        """The training (and test) arrays checked and cast: X to the network's input dtype, y
+        of one to three dimensions, rows of equal count and shape."""
+        owner = "Trainer.fit"
+        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
+        # sequence models (a recurrent layer or an Embedding first) may have (batch, time,
+        # classes) targets
+        y_ndim = (1, 2, 3) if getattr(self.net.layers[0], "variable_length", False) else (1, 2)
+        X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
+        y_train = as_array(y_train, "y_train", ndim=y_ndim, owner=owner)
+        check_lengths(owner, X_train=X_train, y_train=y_train)
+        if X_test is not None:
+            X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
+            y_test = as_array(y_test, "y_test", ndim=y_ndim, owner=owner)
+            check_lengths(owner, X_test=X_test, y_test=y_test)
+            if X_test.shape[1:] != X_train.shape[1:]:
+                raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
+                                 f"rows {X_train.shape[1:]}; they must match")
+        return X_train, y_train, X_test, y_test
+
     def _checked_targets(self, y: np.ndarray, name: str, n_rows: int) -> np.ndarray:
         """Check y against the loss and the network's output shape; cast float targets."""
         output_shape = self._output_shape()
@@ -316,6 +299,41 @@ class Trainer:
         if self.verbose:
             # a ProgressBar routes the prints above its bar (tqdm.write) while it is open
             getattr(self, "_print", print)(message)
+
+
+def _checked_fit_settings(epochs, eval_every, batch_size, checkpoint_every, seed, callbacks,
+                          X_test, y_test, restart, early_stopping, verbose, single_output,
+                          conv_testing, checkpoint, resume_from) -> tuple:
+    """Refuse any ``fit`` setting that could never work, before anything changes: (the
+    callbacks as a list, the checked checkpoint path, the checked resume_from path)."""
+    owner = "Trainer.fit"
+    for name, value in (("epochs", epochs), ("eval_every", eval_every),
+                        ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
+        check_positive(name, value, integer=True, owner=owner)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ValueError(f"{owner}: seed must be a non-negative integer or None, got {seed!r}")
+    if isinstance(callbacks, Callback):
+        raise TypeError(f"{owner}: callbacks must be a list of Callback objects, got "
+                        f"{callbacks!r}; write callbacks=[...]")
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"{owner}: callbacks must be Callback objects, got {callback!r}")
+    if (X_test is None) != (y_test is None):
+        raise ValueError(f"{owner}: give both X_test and y_test, or neither")
+    for name, value in (("restart", restart), ("early_stopping", early_stopping),
+                        ("verbose", verbose), ("single_output", single_output),
+                        ("conv_testing", conv_testing)):
+        check_bool(name, value, owner)
+    if resume_from is not None:
+        resume_from = check_path("resume_from", resume_from, owner)
+    if checkpoint is not None:
+        # before any training: a folder that refuses files would fail after the first epoch
+        checkpoint = check_path("checkpoint", checkpoint, owner)
+        check_folder_writable(checkpoint, "checkpoint", owner)
+        _check_replaces_a_checkpoint(checkpoint, owner)
+    return callbacks, checkpoint, resume_from
 
 
 class _LeanPath:
