@@ -782,6 +782,28 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
     def fail(message: str) -> ModelFileError:
         return ModelFileError(f"{where}: {message}")
 
+    _check_run_settings(run, meta, where, fail)
+    stateful, saved_callbacks = _check_saved_callbacks(run, meta, where, fail)
+    _check_network_matches(run.net, meta["network"], declared, where)
+    epoch = meta["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= run.epochs:
+        raise fail(f"the checkpoint is malformed: epoch must be an integer in [0, {run.epochs}], "
+                   f"got {epoch!r}")
+    optimizer = meta["optimizer"]
+    _check_saved_optimizer(run, optimizer, where, fail)
+    _check_generator_states(run, meta, fail)
+    _check_history(meta["history"], epoch, fail)
+    best_loss = meta["best_loss"]
+    if isinstance(best_loss, bool) or not isinstance(best_loss, (int, float)) \
+            or not math.isfinite(best_loss):
+        raise fail(f"the checkpoint is malformed: best_loss must be a finite number, got "
+                   f"{best_loss!r}")
+    return {"plan": _checkpoint_plan(run, optimizer, stateful, saved_callbacks)}
+
+
+def _check_run_settings(run: _Run, meta: dict, where: str, fail) -> None:
+    """The checkpoint has every entry and was written by a run with this run's settings,
+    data size and optimizer (class and configuration)."""
     missing = [key for key in CHECKPOINT_KEYS if key not in meta]
     unknown = [key for key in meta if key not in CHECKPOINT_KEYS]
     if missing or unknown:
@@ -807,6 +829,11 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
                        if saved_config.get(key) != own_config.get(key)]
         raise ValueError(f"{where}: the checkpoint's {meta['optimizer_class']} has other "
                          f"settings: {'; '.join(differences)}")
+
+
+def _check_saved_callbacks(run: _Run, meta: dict, where: str, fail) -> tuple[list, list]:
+    """The saved callback states are those of this run's stateful callbacks, in order:
+    (the stateful callbacks, their saved entries)."""
     saved_callbacks = meta["callbacks"]
     if not isinstance(saved_callbacks, list) or not all(
             isinstance(saved, dict) and set(saved) == {"class", "state"}
@@ -820,12 +847,11 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
         raise ValueError(f"{where}: the checkpoint has the state of callbacks {names}, this "
                          f"call's callbacks with state are {expected}; resume with the same ones "
                          f"in the same order")
-    _check_network_matches(run.net, meta["network"], declared, where)
-    epoch = meta["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= run.epochs:
-        raise fail(f"the checkpoint is malformed: epoch must be an integer in [0, {run.epochs}], "
-                   f"got {epoch!r}")
-    optimizer = meta["optimizer"]
+    return stateful, saved_callbacks
+
+
+def _check_saved_optimizer(run: _Run, optimizer: Any, where: str, fail) -> None:
+    """The optimizer's saved scalars are all there, well typed, and start from this lr."""
     if not isinstance(optimizer, dict):
         raise fail(f"optimizer must be an object, got {str(optimizer)[:100]}")
     scalars = ("lr", "initial_lr", "steps", "first", "max_epochs")
@@ -846,6 +872,10 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
     if optimizer["initial_lr"] != run.optim.initial_lr:
         raise ValueError(f"{where}: the checkpoint's optimizer started from lr="
                          f"{optimizer['initial_lr']!r}, this one from lr={run.optim.initial_lr!r}")
+
+
+def _check_generator_states(run: _Run, meta: dict, fail) -> None:
+    """The run's and every layer's saved generator state is a PCG64 state."""
     if not isinstance(meta["layer_rngs"], list) or len(meta["layer_rngs"]) != len(run.net.layers):
         raise fail(f"the checkpoint is malformed: layer_rngs must list one state per layer "
                    f"({len(run.net.layers)})")
@@ -858,12 +888,11 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
         except Exception as error:  # the setter raises TypeError, ValueError, KeyError, ...
             raise fail(f"the checkpoint is malformed: {name} is not a PCG64 generator state "
                        f"({type(error).__name__}: {error})") from None
-    _check_history(meta["history"], epoch, fail)
-    best_loss = meta["best_loss"]
-    if isinstance(best_loss, bool) or not isinstance(best_loss, (int, float)) \
-            or not math.isfinite(best_loss):
-        raise fail(f"the checkpoint is malformed: best_loss must be a finite number, got "
-                   f"{best_loss!r}")
+
+
+def _checkpoint_plan(run: _Run, optimizer: dict, stateful: list, saved_callbacks: list
+                     ) -> dict[str, tuple[tuple[int, ...] | None, Any]]:
+    """The arrays the checkpoint must hold: name -> (shape, dtype) (None: any shape)."""
     dtype = run.net.dtype
     params = run.net.params()
     plan: dict[str, tuple[tuple[int, ...] | None, Any]] = {
@@ -878,7 +907,7 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
         else:
             plan.update((f"callback.{index}.{name}", (tuple(shape), dtype))
                         for name, shape in shapes.items())
-    return {"plan": plan}
+    return plan
 
 
 def _check_network_matches(net: NeuralNetwork, saved: Any, declared: int, where: str) -> None:
