@@ -201,49 +201,10 @@ class RNNOptimizer(Optimizer):
 
 
 # ---------------------------------------------------------------------- the model
-class RNNModel(NeuralNetwork):
-    """The book's model: recurrent layers that map (batch, time, vocab_size) one-hot characters
-    to (batch, time, vocab_size) scores of the next character, and a loss over every step.
+class TextVocabulary:
+    """Characters to ids and back, and the model's inputs and targets made from ids (one-hot
+    rows, or the ids themselves for an ``Embedding`` first layer)."""
 
-    ``sequence_length`` is the length of the training sequences; the model itself reads
-    sequences of any length. ``vocabulary`` (set by ``RNNTrainer``, kept by ``save``) maps ids
-    to characters. With an ``Embedding`` as the first layer the inputs are the ids themselves
-    (batch, time) instead of one-hot rows.
-
-    ``reduction`` is how training adds up a ``SoftmaxCrossEntropy`` over the characters of a
-    batch: ``"sum"`` (the default, the book's chapter 6, whose learning rates assume it) takes
-    the gradient of the loss summed over batch and time, softmax - target; ``"mean"`` that of
-    the mean (torch's ``CrossEntropyLoss``), batch * time times smaller. Either way
-    ``single_step`` returns the mean loss per character, whose exp is the perplexity.
-    """
-
-    REDUCTIONS = ("sum", "mean")
-
-    def __init__(self, layers: Sequence[Operation], sequence_length: int, vocab_size: int,
-                 loss: Loss, seed: int | None = 1, dtype: Any = np.float32,
-                 vocabulary: Sequence[str] | None = None, hidden_size: int | None = None,
-                 *, reduction: str = "sum") -> None:
-        check_positive("sequence_length", sequence_length, integer=True, owner="RNNModel")
-        check_positive("vocab_size", vocab_size, integer=True, owner="RNNModel")
-        check_choice("reduction", reduction, self.REDUCTIONS, owner="RNNModel")
-        self.reduction = reduction
-        super().__init__(layers=layers, loss=loss, seed=seed, dtype=dtype)
-        output_size = getattr(self.layers[-1], "output_size", None)
-        if isinstance(output_size, numbers.Integral) and output_size != vocab_size:
-            raise ValueError(f"RNNModel: the last layer has output_size={output_size}, but "
-                             f"vocab_size={vocab_size}; expected the last layer to score every "
-                             f"character of the vocabulary (output_size=vocab_size)")
-        self.sequence_length = int(sequence_length)
-        self.vocab_size = int(vocab_size)
-        self.hidden_size = hidden_size  # the book's LSTMModel takes it; nothing uses it
-        for layer in self.layers:  # the book's layers read it
-            layer.sequence_length = self.sequence_length
-        self._vocabulary: list[str] | None = None
-        self._index: dict[str, int] = {}
-        if vocabulary is not None:
-            self.vocabulary = vocabulary
-
-    # ------------------------------------------------------------------ vocabulary
     @property
     def vocabulary(self) -> list[str] | None:
         """The characters, in id order (None until a trainer or ``load`` sets it)."""
@@ -321,46 +282,10 @@ class RNNModel(NeuralNetwork):
             return ids
         return self._one_hot(ids)
 
-    # ------------------------------------------------------------------ training
-    def single_step(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
-        """The book's step: forward, loss, backward (the optimizer's ``step`` follows)."""
-        return self.train_batch(x_batch, y_batch)
 
-    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
-                    inference: bool = False) -> float:
-        """Forward, loss, backward on one batch, the gradient reduced as ``reduction`` says;
-        returns the mean loss per character."""
-        prediction = self.forward(x_batch, inference)
-        return self._backward_reduced(prediction, self.loss.forward(prediction, y_batch))
+class LanguageModelUse:
+    """What a trained character model is for: log-probabilities, perplexity, sampling."""
 
-    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray,
-                             read: bool = True) -> float:
-        """``train_batch`` for a trainer whose targets were checked once, at the door: the
-        loss skips its per-batch checks and, with ``read=False``, leaves the loss on the
-        device."""
-        if type(self.loss).forward is not Loss.forward:
-            return self.train_batch(x_batch, y_batch)
-        prediction = self.forward(x_batch)
-        y_batch = to_device(y_batch, like=prediction)
-        loss = self.loss._forward_checked(prediction, y_batch, read=read)
-        return self._backward_reduced(prediction, loss)
-
-    def _backward_reduced(self, prediction: np.ndarray, loss: Any) -> Any:
-        """Backward from the loss, its gradient scaled to ``reduction``; the loss per character."""
-        grad = self.loss.backward()
-        if isinstance(self.loss, SoftmaxCrossEntropy):
-            characters = int(np.prod(prediction.shape[:-1]))
-            summed = self.loss.reduction == "sum"
-            if self.reduction == "sum" and not summed:
-                grad *= characters
-            elif self.reduction == "mean" and summed:
-                grad *= 1.0 / characters
-            if summed:
-                loss /= characters
-        self.backward(grad)
-        return loss
-
-    # ------------------------------------------------------------------ using the model
     def log_probabilities(self, ids: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """log P(next character) (n, time, vocab_size) in float64 for (n, time) ids, in batches,
         inference mode, each sequence from a zero state."""
@@ -447,6 +372,88 @@ class RNNModel(NeuralNetwork):
         finally:
             self._release()
         return "".join(out)
+
+
+class RNNModel(TextVocabulary, LanguageModelUse, NeuralNetwork):
+    """The book's model: recurrent layers that map (batch, time, vocab_size) one-hot characters
+    to (batch, time, vocab_size) scores of the next character, and a loss over every step.
+
+    ``sequence_length`` is the length of the training sequences; the model itself reads
+    sequences of any length. ``vocabulary`` (set by ``RNNTrainer``, kept by ``save``) maps ids
+    to characters. With an ``Embedding`` as the first layer the inputs are the ids themselves
+    (batch, time) instead of one-hot rows.
+
+    ``reduction`` is how training adds up a ``SoftmaxCrossEntropy`` over the characters of a
+    batch: ``"sum"`` (the default, the book's chapter 6, whose learning rates assume it) takes
+    the gradient of the loss summed over batch and time, softmax - target; ``"mean"`` that of
+    the mean (torch's ``CrossEntropyLoss``), batch * time times smaller. Either way
+    ``single_step`` returns the mean loss per character, whose exp is the perplexity.
+    """
+
+    REDUCTIONS = ("sum", "mean")
+
+    def __init__(self, layers: Sequence[Operation], sequence_length: int, vocab_size: int,
+                 loss: Loss, seed: int | None = 1, dtype: Any = np.float32,
+                 vocabulary: Sequence[str] | None = None, hidden_size: int | None = None,
+                 *, reduction: str = "sum") -> None:
+        check_positive("sequence_length", sequence_length, integer=True, owner="RNNModel")
+        check_positive("vocab_size", vocab_size, integer=True, owner="RNNModel")
+        check_choice("reduction", reduction, self.REDUCTIONS, owner="RNNModel")
+        self.reduction = reduction
+        super().__init__(layers=layers, loss=loss, seed=seed, dtype=dtype)
+        output_size = getattr(self.layers[-1], "output_size", None)
+        if isinstance(output_size, numbers.Integral) and output_size != vocab_size:
+            raise ValueError(f"RNNModel: the last layer has output_size={output_size}, but "
+                             f"vocab_size={vocab_size}; expected the last layer to score every "
+                             f"character of the vocabulary (output_size=vocab_size)")
+        self.sequence_length = int(sequence_length)
+        self.vocab_size = int(vocab_size)
+        self.hidden_size = hidden_size  # the book's LSTMModel takes it; nothing uses it
+        for layer in self.layers:  # the book's layers read it
+            layer.sequence_length = self.sequence_length
+        self._vocabulary: list[str] | None = None
+        self._index: dict[str, int] = {}
+        if vocabulary is not None:
+            self.vocabulary = vocabulary
+
+    # ------------------------------------------------------------------ training
+    def single_step(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """The book's step: forward, loss, backward (the optimizer's ``step`` follows)."""
+        return self.train_batch(x_batch, y_batch)
+
+    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                    inference: bool = False) -> float:
+        """Forward, loss, backward on one batch, the gradient reduced as ``reduction`` says;
+        returns the mean loss per character."""
+        prediction = self.forward(x_batch, inference)
+        return self._backward_reduced(prediction, self.loss.forward(prediction, y_batch))
+
+    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                             read: bool = True) -> float:
+        """``train_batch`` for a trainer whose targets were checked once, at the door: the
+        loss skips its per-batch checks and, with ``read=False``, leaves the loss on the
+        device."""
+        if type(self.loss).forward is not Loss.forward:
+            return self.train_batch(x_batch, y_batch)
+        prediction = self.forward(x_batch)
+        y_batch = to_device(y_batch, like=prediction)
+        loss = self.loss._forward_checked(prediction, y_batch, read=read)
+        return self._backward_reduced(prediction, loss)
+
+    def _backward_reduced(self, prediction: np.ndarray, loss: Any) -> Any:
+        """Backward from the loss, its gradient scaled to ``reduction``; the loss per character."""
+        grad = self.loss.backward()
+        if isinstance(self.loss, SoftmaxCrossEntropy):
+            characters = int(np.prod(prediction.shape[:-1]))
+            summed = self.loss.reduction == "sum"
+            if self.reduction == "sum" and not summed:
+                grad *= characters
+            elif self.reduction == "mean" and summed:
+                grad *= 1.0 / characters
+            if summed:
+                loss /= characters
+        self.backward(grad)
+        return loss
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -555,7 +562,70 @@ class TextHistory:
         return out
 
 
-class RNNTrainer:
+class TextBatches:
+    """The training batches: ``batch_size`` random windows of ``sequence_length + 1`` ids."""
+
+    def batch_ids(self, iteration: int) -> np.ndarray:
+        """(batch_size, sequence_length + 1) ids: inputs ``[:, :-1]``, targets ``[:, 1:]``."""
+        T, B = self.sequence_length, self.batch_size
+        positions = len(self.train_ids) - T  # start s reads s .. s + T
+        starts = (np.arange(B) * positions // B + iteration * T) % positions
+        return self.train_ids[starts[:, None] + np.arange(T + 1)]
+
+    def _device_batch_ids(self, iteration: int) -> np.ndarray:
+        """``batch_ids(iteration)`` made on the model's device from the training ids, which go
+        there once (with the rows' starting offsets): no upload per iteration."""
+        T, B = self.sequence_length, self.batch_size
+        positions = len(self.train_ids) - T
+        cached = getattr(self, "_device_text", None)
+        if cached is None or cached[0] != self.model.device:
+            device = self.model.device
+            cached = self._device_text = (
+                device, to_device(self.train_ids, like=device),
+                to_device(np.arange(B) * positions // B, like=device),
+                to_device(np.arange(T + 1), like=device))
+        _, train_ids, offsets, window = cached
+        starts = (offsets + iteration * T) % positions
+        return np.take(train_ids, starts[:, None] + window)
+
+    def _generate_one_hot_array(self, indices: np.ndarray) -> np.ndarray:
+        """The book's helper: (batch, time) ids to (batch, time, vocab_size) one-hot rows."""
+        return np.eye(self.vocab_size, dtype=self.model.dtype)[np.asarray(indices)]
+
+
+class TextMeasures:
+    """How the model is doing: perplexities (the unigram baseline, the validation text) and
+    samples."""
+
+    def unigram_perplexity(self) -> float:
+        """The baseline: perplexity on the validation text of the training text's frequencies."""
+        if self._unigram is None:
+            self._unigram = unigram_perplexity(self.train_text, self._eval_text(), self.chars)
+        return self._unigram
+
+    def validation_perplexity(self) -> float:
+        """The model's perplexity on the held-out text (on the training text if none)."""
+        return self.model.perplexity(self._eval_text())
+
+    def _eval_text(self) -> str:
+        return self.validation_text if self.validation_text else self.train_text
+
+    def sample(self, length: int | None = None, prompt: str | None = None,
+               temperature: float | None = None, seed: int | None = None) -> str:
+        """Text drawn from the model (see ``RNNModel.sample``); the trainer's own seeded
+        generator when ``seed`` is None, so a run's samples repeat."""
+        return self.model.sample(self.sample_length if length is None else length, prompt,
+                                 self.temperature if temperature is None else temperature,
+                                 self._sample_rng if seed is None else seed)
+
+    def sample_output(self, input_char: int, sample_length: int) -> str:
+        """The book's sampler: ``sample_length`` characters after the character ``input_char``."""
+        check_number("input_char", input_char, low=0, low_open=False, high=self.vocab_size,
+                     high_open=True, integer=True, owner="RNNTrainer.sample_output")
+        return self.sample(sample_length, prompt=self.idx_to_char[int(input_char)])
+
+
+class RNNTrainer(TextBatches, TextMeasures):
     """Trains an ``RNNModel`` on a text file (the book's) or on ``text=...``, sampling as it goes.
 
     The vocabulary is the text's distinct characters, sorted (the model's own when it has one,
@@ -641,62 +711,6 @@ class RNNTrainer:
         self.history = TextHistory()
         self._unigram: float | None = None
         self._sample_rng = np.random.default_rng(self.seed)
-
-    # ------------------------------------------------------------------ batches
-    def batch_ids(self, iteration: int) -> np.ndarray:
-        """(batch_size, sequence_length + 1) ids: inputs ``[:, :-1]``, targets ``[:, 1:]``."""
-        T, B = self.sequence_length, self.batch_size
-        positions = len(self.train_ids) - T  # start s reads s .. s + T
-        starts = (np.arange(B) * positions // B + iteration * T) % positions
-        return self.train_ids[starts[:, None] + np.arange(T + 1)]
-
-    def _device_batch_ids(self, iteration: int) -> np.ndarray:
-        """``batch_ids(iteration)`` made on the model's device from the training ids, which go
-        there once (with the rows' starting offsets): no upload per iteration."""
-        T, B = self.sequence_length, self.batch_size
-        positions = len(self.train_ids) - T
-        cached = getattr(self, "_device_text", None)
-        if cached is None or cached[0] != self.model.device:
-            device = self.model.device
-            cached = self._device_text = (
-                device, to_device(self.train_ids, like=device),
-                to_device(np.arange(B) * positions // B, like=device),
-                to_device(np.arange(T + 1), like=device))
-        _, train_ids, offsets, window = cached
-        starts = (offsets + iteration * T) % positions
-        return np.take(train_ids, starts[:, None] + window)
-
-    def _generate_one_hot_array(self, indices: np.ndarray) -> np.ndarray:
-        """The book's helper: (batch, time) ids to (batch, time, vocab_size) one-hot rows."""
-        return np.eye(self.vocab_size, dtype=self.model.dtype)[np.asarray(indices)]
-
-    # ------------------------------------------------------------------ measures
-    def unigram_perplexity(self) -> float:
-        """The baseline: perplexity on the validation text of the training text's frequencies."""
-        if self._unigram is None:
-            self._unigram = unigram_perplexity(self.train_text, self._eval_text(), self.chars)
-        return self._unigram
-
-    def validation_perplexity(self) -> float:
-        """The model's perplexity on the held-out text (on the training text if none)."""
-        return self.model.perplexity(self._eval_text())
-
-    def _eval_text(self) -> str:
-        return self.validation_text if self.validation_text else self.train_text
-
-    def sample(self, length: int | None = None, prompt: str | None = None,
-               temperature: float | None = None, seed: int | None = None) -> str:
-        """Text drawn from the model (see ``RNNModel.sample``); the trainer's own seeded
-        generator when ``seed`` is None, so a run's samples repeat."""
-        return self.model.sample(self.sample_length if length is None else length, prompt,
-                                 self.temperature if temperature is None else temperature,
-                                 self._sample_rng if seed is None else seed)
-
-    def sample_output(self, input_char: int, sample_length: int) -> str:
-        """The book's sampler: ``sample_length`` characters after the character ``input_char``."""
-        check_number("input_char", input_char, low=0, low_open=False, high=self.vocab_size,
-                     high_open=True, integer=True, owner="RNNTrainer.sample_output")
-        return self.sample(sample_length, prompt=self.idx_to_char[int(input_char)])
 
     # ------------------------------------------------------------------ training
     def train(self, num_iterations: int, sample_every: int = 100) -> TextHistory:
