@@ -68,30 +68,9 @@ class TrainingDiverged(ValueError):
     unfitted). Lower ``learning_rate`` or scale the features."""
 
 
-class _NeuralNetEstimator(BaseEstimator):
-    """What both estimators share: parameters, the network, the training loop, prediction."""
+class _NetworkSettings:
+    """The estimator's settings, checked, and the network and optimizer they describe."""
 
-    def __init__(self, hidden_layer_sizes: int | tuple[int, ...] = (100,),
-                 activation: str = "relu", optimizer: str = "adam",
-                 learning_rate: float | None = None, epochs: int = 100, batch_size: int = 32,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 weight_init: str = "auto", dropout: float = 0.0,
-                 random_state: int | np.random.RandomState | None = None,
-                 verbose: bool = False) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.weight_init = weight_init
-        self.dropout = dropout
-        self.random_state = random_state
-        self.verbose = verbose
-
-    # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> tuple[int, ...]:
         owner = type(self).__name__
         sizes = self.hidden_layer_sizes
@@ -142,6 +121,67 @@ class _NeuralNetEstimator(BaseEstimator):
         optimizer_class, default_lr = OPTIMIZERS[self.optimizer]
         lr = default_lr if self.learning_rate is None else float(self.learning_rate)
         return optimizer_class(lr=lr)
+
+
+class _TargetHooks:
+    """The validation split and what an estimator does with its targets, by default; the
+    classifier and the regressor override these."""
+
+    def _split_validation(self, X, Y, sample_weight):
+        n = len(X)
+        n_validation = math.ceil(self.validation_fraction * n)
+        if n - n_validation < 1:
+            raise ValueError(f"{type(self).__name__}.fit: early_stopping with "
+                             f"validation_fraction={self.validation_fraction} needs at least one "
+                             f"training and one validation sample, got n_samples = {n}")
+        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
+        parts = train_test_split(*arrays, test_size=n_validation, random_state=self._seed,
+                                 stratify=self._stratify(Y, n_validation))
+        X, X_val, Y, Y_val = parts[:4]
+        weights, weights_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        return X, Y, weights, (X_val, Y_val, weights_val)
+
+    def _check_raw_targets(self, y) -> None:
+        """Refuse targets of the wrong kind before scikit-learn converts them."""
+
+    def _stratify(self, Y: np.ndarray, n_validation: int) -> np.ndarray | None:
+        """The labels to stratify the validation split by (None: a plain random split)."""
+        return None
+
+    def _check_kept_targets(self, Y: np.ndarray, partial: bool) -> None:
+        if len(Y) == 0:
+            raise ValueError(f"{type(self).__name__}.fit: sample_weight is zero for every row; "
+                             f"expected at least one positive weight")
+
+    def _learn_target_scaling(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        """Fix how targets are scaled for training (the regressor standardizes them)."""
+
+    def _scaled_targets(self, Y: np.ndarray) -> np.ndarray:
+        return Y
+
+
+class _NeuralNetEstimator(_NetworkSettings, _TargetHooks, BaseEstimator):
+    """What both estimators share: parameters, the network, the training loop, prediction."""
+
+    def __init__(self, hidden_layer_sizes: int | tuple[int, ...] = (100,),
+                 activation: str = "relu", optimizer: str = "adam",
+                 learning_rate: float | None = None, epochs: int = 100, batch_size: int = 32,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 weight_init: str = "auto", dropout: float = 0.0,
+                 random_state: int | np.random.RandomState | None = None,
+                 verbose: bool = False) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.weight_init = weight_init
+        self.dropout = dropout
+        self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
     def _initialize(self, n_outputs: int, loss) -> None:
@@ -297,38 +337,6 @@ class _NeuralNetEstimator(BaseEstimator):
             self.validation_loss_curve_ = []
         self._train(X, Y, sample_weight, int(self.epochs), validation)
         return self
-
-    def _split_validation(self, X, Y, sample_weight):
-        n = len(X)
-        n_validation = math.ceil(self.validation_fraction * n)
-        if n - n_validation < 1:
-            raise ValueError(f"{type(self).__name__}.fit: early_stopping with "
-                             f"validation_fraction={self.validation_fraction} needs at least one "
-                             f"training and one validation sample, got n_samples = {n}")
-        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
-        parts = train_test_split(*arrays, test_size=n_validation, random_state=self._seed,
-                                 stratify=self._stratify(Y, n_validation))
-        X, X_val, Y, Y_val = parts[:4]
-        weights, weights_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
-        return X, Y, weights, (X_val, Y_val, weights_val)
-
-    def _check_raw_targets(self, y) -> None:
-        """Refuse targets of the wrong kind before scikit-learn converts them."""
-
-    def _stratify(self, Y: np.ndarray, n_validation: int) -> np.ndarray | None:
-        """The labels to stratify the validation split by (None: a plain random split)."""
-        return None
-
-    def _check_kept_targets(self, Y: np.ndarray, partial: bool) -> None:
-        if len(Y) == 0:
-            raise ValueError(f"{type(self).__name__}.fit: sample_weight is zero for every row; "
-                             f"expected at least one positive weight")
-
-    def _learn_target_scaling(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> None:
-        """Fix how targets are scaled for training (the regressor standardizes them)."""
-
-    def _scaled_targets(self, Y: np.ndarray) -> np.ndarray:
-        return Y
 
     # ------------------------------------------------------------------ prediction
     def _network_output(self, X) -> np.ndarray:
