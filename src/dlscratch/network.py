@@ -41,37 +41,7 @@ class NeuralNetwork(NetworkBuilding, NetworkDevice, NetworkPrediction, NetworkPa
 
     def __init__(self, layers: Sequence[Operation], loss: Loss, seed: int | None = 1,
                  dtype: type | np.dtype | str = np.float32, device: Any = "cpu") -> None:
-        if isinstance(layers, Operation) or not isinstance(layers, Iterable):
-            raise TypeError(f"NeuralNetwork: layers must be a list of layers, got {layers!r}")
-        layers = list(layers)
-        if not layers:
-            raise ValueError("NeuralNetwork: layers is empty; expected at least one layer")
-        for index, layer in enumerate(layers):
-            if not isinstance(layer, Operation):
-                raise TypeError(f"NeuralNetwork: layers[{index}] must be a Layer (such as "
-                                f"Dense(...)), got {layer!r}")
-            if any(layer is other for other in layers[:index]):
-                raise ValueError(f"NeuralNetwork: layers[{index}] is the same object as an "
-                                 f"earlier layer; every layer must be its own instance")
-            _check_not_owned(layer, index)
-        if not isinstance(loss, Loss):
-            raise TypeError(f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(), "
-                            f"got {loss!r}")
-        _check_loss_not_owned(loss)
-        _check_no_double_softmax(layers, loss)
-        if seed is not None:
-            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-                raise TypeError(f"NeuralNetwork: seed must be a non-negative integer or None, "
-                                f"got {seed!r}")
-            if seed < 0:
-                raise ValueError(f"NeuralNetwork: seed must be >= 0, got {seed}")
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype!r}") \
-                from None
-        if dtype not in DTYPES:
-            raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
+        layers, dtype = _checked_arguments(layers, loss, seed, dtype)
         self.layers = layers
         self.loss = loss
         self._register_ownership()
@@ -223,6 +193,46 @@ class NeuralNetwork(NetworkBuilding, NetworkDevice, NetworkPrediction, NetworkPa
 _OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: loss -> its network, likewise
 _LOSS_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _checked_arguments(layers: Sequence[Operation], loss: Loss, seed: int | None,
+                       dtype: type | np.dtype | str) -> tuple[list[Operation], np.dtype]:
+    """(the layers as a list, the dtype) for ``NeuralNetwork``, every argument refused with a
+    clear error when it cannot work: layers that are not layers, are repeated or belong to
+    another network, a loss that is not one or is shared, a doubled softmax, a bad seed or
+    dtype."""
+    if isinstance(layers, Operation) or not isinstance(layers, Iterable):
+        raise TypeError(f"NeuralNetwork: layers must be a list of layers, got {layers!r}")
+    layers = list(layers)
+    if not layers:
+        raise ValueError("NeuralNetwork: layers is empty; expected at least one layer")
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, Operation):
+            raise TypeError(f"NeuralNetwork: layers[{index}] must be a Layer (such as "
+                            f"Dense(...)), got {layer!r}")
+        if any(layer is other for other in layers[:index]):
+            raise ValueError(f"NeuralNetwork: layers[{index}] is the same object as an "
+                             f"earlier layer; every layer must be its own instance")
+        _check_not_owned(layer, index)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(), "
+                        f"got {loss!r}")
+    _check_loss_not_owned(loss)
+    _check_no_double_softmax(layers, loss)
+    if seed is not None:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"NeuralNetwork: seed must be a non-negative integer or None, "
+                            f"got {seed!r}")
+        if seed < 0:
+            raise ValueError(f"NeuralNetwork: seed must be >= 0, got {seed}")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype!r}") \
+            from None
+    if dtype not in DTYPES:
+        raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {dtype}")
+    return layers, dtype
 
 
 def _check_finite_batch(X: Any, name: str, owner: str) -> None:
