@@ -101,7 +101,92 @@ class History:
         return cls(**data)
 
 
-class Trainer:
+class _FitInputs:
+    """What ``fit`` checks and prepares before a run: the data, the targets, the network, the
+    token ids, and where the arrays live."""
+
+    def _ready_network(self, X_train: np.ndarray, restart: bool, resuming: bool) -> None:
+        """Re-draw the weights and reset the optimizer for a fresh run; build the network for
+        X_train's rows; refuse an optimizer whose state is for other parameters."""
+        owner = "Trainer.fit"
+        if restart and not resuming:
+            self.net.reset_parameters()
+            self.optim.reset()
+            self.best_loss = 1e9
+        self.net.check_features(X_train, "X_train", owner)
+        if not self.net.built:
+            self.net.build(X_train.shape[1:])
+        if not restart or resuming:
+            self.optim.check_fits(self.net.params(), owner)
+
+    def _checked_ids(self, X_train, X_test, batch_size: int):
+        """The first layer when it reads token ids (checked here once, not batch by batch),
+        else None; a BatchNorm refuses batches of fewer than 2 rows."""
+        owner = "Trainer.fit"
+        ids_layer = self.net.layers[0] if hasattr(self.net.layers[0], "check_ids") else None
+        if ids_layer is not None:  # token ids: checked once here, not batch by batch
+            ids_layer.check_ids(X_train, "X_train", owner)
+            if X_test is not None:
+                ids_layer.check_ids(X_test, "X_test", owner)
+        if _batch_norm_rows(self.net) > min(batch_size, len(X_train)):
+            raise ValueError(f"{owner}: the network has a BatchNorm, which needs training batches "
+                             f"of at least 2 rows (one value per channel has no variance), but "
+                             f"batch_size={batch_size} and X_train has {len(X_train)} rows; give "
+                             f"batch_size >= 2 and at least 2 rows (a last batch of one row "
+                             f"joins the batch before it)")
+        return ids_layer
+
+    def _checked_data(self, X_train, y_train, X_test, y_test) -> tuple:
+        """The training (and test) arrays checked and cast: X to the network's input dtype, y
+        of one to three dimensions, rows of equal count and shape."""
+        owner = "Trainer.fit"
+        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
+        # sequence models (a recurrent layer or an Embedding first) may have (batch, time,
+        # classes) targets
+        y_ndim = (1, 2, 3) if getattr(self.net.layers[0], "variable_length", False) else (1, 2)
+        X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
+        y_train = as_array(y_train, "y_train", ndim=y_ndim, owner=owner)
+        check_lengths(owner, X_train=X_train, y_train=y_train)
+        if X_test is not None:
+            X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
+            y_test = as_array(y_test, "y_test", ndim=y_ndim, owner=owner)
+            check_lengths(owner, X_test=X_test, y_test=y_test)
+            if X_test.shape[1:] != X_train.shape[1:]:
+                raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
+                                 f"rows {X_train.shape[1:]}; they must match")
+        return X_train, y_train, X_test, y_test
+
+    def _checked_targets(self, y: np.ndarray, name: str, n_rows: int) -> np.ndarray:
+        """Check y against the loss and the network's output shape; cast float targets."""
+        output_shape = self._output_shape()
+        placeholder = np.broadcast_to(np.zeros((), dtype=self.net.dtype), (n_rows, *output_shape))
+        try:
+            y = self.net.loss._check_target(placeholder, y)
+        except (ValueError, TypeError) as error:
+            loss_name = type(self.net.loss).__name__
+            # "target" (the word only: "targets" stays plural, never "y_trains") -> y_train
+            message = re.sub(r"\btarget\b", name, str(error).replace(f"{loss_name}.forward: ", ""))
+            message = message.replace("the prediction", "the network's output")
+            raise type(error)(f"Trainer.fit: {message} (loss {loss_name})") from None
+        if y.dtype.kind == "f" and y.dtype != self.net.dtype:
+            # the cast is checked: 1e300 does not fit in float32
+            y = as_array(y, name, self.net.dtype, owner="Trainer.fit")
+        return y
+
+    def _place_data(self, X_train, y_train, X_test, y_test) -> tuple:
+        """The data on the network's device: all of it when it fits in ``device_data_limit``,
+        else left where it is (batches are then copied one by one) except ``y_test``, which the
+        evaluation needs whole. On the CPU, device arrays are copied to the host once."""
+        arrays = (X_train, y_train, X_test, y_test)
+        module = self.net.device.module
+        if module is np:
+            return tuple(None if a is None else to_host(a) for a in arrays)
+        whole = sum(a.nbytes for a in arrays if a is not None) <= self.device_data_limit
+        return tuple(None if a is None else to_module(a, module)
+                     if whole or index == 3 else a for index, a in enumerate(arrays))
+
+
+class Trainer(_FitInputs):
     """Trains ``net`` with ``optim`` (``Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test)``).
 
     On a device (``net.to("cuda")``), ``fit`` takes host or device arrays. Data of at most
@@ -165,36 +250,17 @@ class Trainer:
     def _fit(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
              single_output, restart, early_stopping, conv_testing, verbose, callbacks,
              checkpoint, checkpoint_every, resume_from) -> History:
-        owner = "Trainer.fit"
         callbacks, checkpoint, resume_from = _checked_fit_settings(
             epochs, eval_every, batch_size, checkpoint_every, seed, callbacks, X_test, y_test,
             restart, early_stopping, verbose, single_output, conv_testing, checkpoint,
             resume_from)
         self.verbose = verbose
         X_train, y_train, X_test, y_test = self._checked_data(X_train, y_train, X_test, y_test)
-        if restart and resume_from is None:
-            self.net.reset_parameters()
-            self.optim.reset()
-            self.best_loss = 1e9
-        self.net.check_features(X_train, "X_train", owner)
-        if not self.net.built:
-            self.net.build(X_train.shape[1:])
-        if not restart or resume_from is not None:
-            self.optim.check_fits(self.net.params(), owner)
+        self._ready_network(X_train, restart, resume_from is not None)
         y_train = self._checked_targets(y_train, "y_train", len(X_train))
         if y_test is not None:
             y_test = self._checked_targets(y_test, "y_test", len(X_test))
-        ids_layer = self.net.layers[0] if hasattr(self.net.layers[0], "check_ids") else None
-        if ids_layer is not None:  # token ids: checked once here, not batch by batch
-            ids_layer.check_ids(X_train, "X_train", owner)
-            if X_test is not None:
-                ids_layer.check_ids(X_test, "X_test", owner)
-        if _batch_norm_rows(self.net) > min(batch_size, len(X_train)):
-            raise ValueError(f"{owner}: the network has a BatchNorm, which needs training batches "
-                             f"of at least 2 rows (one value per channel has no variance), but "
-                             f"batch_size={batch_size} and X_train has {len(X_train)} rows; give "
-                             f"batch_size >= 2 and at least 2 rows (a last batch of one row "
-                             f"joins the batch before it)")
+        ids_layer = self._checked_ids(X_train, X_test, batch_size)
         X_train, y_train, X_test, y_test = self._place_data(X_train, y_train, X_test, y_test)
 
         stopper = None
@@ -226,55 +292,6 @@ class Trainer:
         if stopper is not None and stopper.best_loss is not None:
             self.best_loss = stopper.best_loss
         return history
-
-    def _checked_data(self, X_train, y_train, X_test, y_test) -> tuple:
-        """The training (and test) arrays checked and cast: X to the network's input dtype, y
-        of one to three dimensions, rows of equal count and shape."""
-        owner = "Trainer.fit"
-        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
-        # sequence models (a recurrent layer or an Embedding first) may have (batch, time,
-        # classes) targets
-        y_ndim = (1, 2, 3) if getattr(self.net.layers[0], "variable_length", False) else (1, 2)
-        X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
-        y_train = as_array(y_train, "y_train", ndim=y_ndim, owner=owner)
-        check_lengths(owner, X_train=X_train, y_train=y_train)
-        if X_test is not None:
-            X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
-            y_test = as_array(y_test, "y_test", ndim=y_ndim, owner=owner)
-            check_lengths(owner, X_test=X_test, y_test=y_test)
-            if X_test.shape[1:] != X_train.shape[1:]:
-                raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
-                                 f"rows {X_train.shape[1:]}; they must match")
-        return X_train, y_train, X_test, y_test
-
-    def _checked_targets(self, y: np.ndarray, name: str, n_rows: int) -> np.ndarray:
-        """Check y against the loss and the network's output shape; cast float targets."""
-        output_shape = self._output_shape()
-        placeholder = np.broadcast_to(np.zeros((), dtype=self.net.dtype), (n_rows, *output_shape))
-        try:
-            y = self.net.loss._check_target(placeholder, y)
-        except (ValueError, TypeError) as error:
-            loss_name = type(self.net.loss).__name__
-            # "target" (the word only: "targets" stays plural, never "y_trains") -> y_train
-            message = re.sub(r"\btarget\b", name, str(error).replace(f"{loss_name}.forward: ", ""))
-            message = message.replace("the prediction", "the network's output")
-            raise type(error)(f"Trainer.fit: {message} (loss {loss_name})") from None
-        if y.dtype.kind == "f" and y.dtype != self.net.dtype:
-            # the cast is checked: 1e300 does not fit in float32
-            y = as_array(y, name, self.net.dtype, owner="Trainer.fit")
-        return y
-
-    def _place_data(self, X_train, y_train, X_test, y_test) -> tuple:
-        """The data on the network's device: all of it when it fits in ``device_data_limit``,
-        else left where it is (batches are then copied one by one) except ``y_test``, which the
-        evaluation needs whole. On the CPU, device arrays are copied to the host once."""
-        arrays = (X_train, y_train, X_test, y_test)
-        module = self.net.device.module
-        if module is np:
-            return tuple(None if a is None else to_host(a) for a in arrays)
-        whole = sum(a.nbytes for a in arrays if a is not None) <= self.device_data_limit
-        return tuple(None if a is None else to_module(a, module)
-                     if whole or index == 3 else a for index, a in enumerate(arrays))
 
     def _output_shape(self) -> tuple[int, ...]:
         if not hasattr(self, "_cached_output_shape") or self._cached_for is not self.net.layers[-1]:
