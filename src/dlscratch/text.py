@@ -562,6 +562,36 @@ class TextHistory:
         return out
 
 
+def _checked_trainer_arguments(text_file, text, model, optim, batch_size, validation_fraction,
+                               sample_length, temperature, seed) -> str:
+    """The text to train on (read from ``text_file`` or given), every ``RNNTrainer`` argument
+    refused with a clear error when it cannot work."""
+    owner = "RNNTrainer"
+    if (text_file is None) == (text is None):
+        raise ValueError(f"{owner}: give exactly one of text_file (a path) and text= (the "
+                         f"text itself), got text_file={text_file!r} and "
+                         f"text={'None' if text is None else f'a str of {len(text)}'}")
+    if text is None:
+        if isinstance(text_file, bytes) or not isinstance(text_file, (str, os.PathLike)):
+            raise TypeError(f"{owner}: text_file must be a path (str or os.PathLike), got "
+                            f"{type(text_file).__name__}; pass the text itself as text=...")
+        text = read_text(text_file, owner)
+    text = _check_text(text, "text", owner)
+    if not isinstance(model, RNNModel):
+        raise TypeError(f"{owner}: model must be an RNNModel, got {type(model).__name__}")
+    if not isinstance(optim, Optimizer):
+        raise TypeError(f"{owner}: optim must be a dlscratch Optimizer such as "
+                        f"Adam(lr=0.01) or SGD(lr=0.01, clip_norm=5), got "
+                        f"{type(optim).__name__}")
+    check_positive("batch_size", batch_size, integer=True, owner=owner)
+    check_number("validation_fraction", validation_fraction, low=0, low_open=False,
+                 high=0.5, owner=owner)
+    check_positive("sample_length", sample_length, integer=True, owner=owner)
+    check_number("temperature", temperature, low=0, owner=owner)
+    check_number("seed", seed, low=0, low_open=False, integer=True, owner=owner)
+    return text
+
+
 class TextBatches:
     """The training batches: ``batch_size`` random windows of ``sequence_length + 1`` ids."""
 
@@ -642,29 +672,8 @@ class RNNTrainer(TextBatches, TextMeasures):
                  sample_length: int = 200, temperature: float = 1.0, verbose: bool = True,
                  print_fn: Callable[[str], None] = print) -> None:
         owner = "RNNTrainer"
-        if (text_file is None) == (text is None):
-            raise ValueError(f"{owner}: give exactly one of text_file (a path) and text= (the "
-                             f"text itself), got text_file={text_file!r} and "
-                             f"text={'None' if text is None else f'a str of {len(text)}'}")
-        if text is None:
-            if isinstance(text_file, bytes) or not isinstance(text_file, (str, os.PathLike)):
-                raise TypeError(f"{owner}: text_file must be a path (str or os.PathLike), got "
-                                f"{type(text_file).__name__}; pass the text itself as text=...")
-            text = read_text(text_file, owner)
-        text = _check_text(text, "text", owner)
-        if not isinstance(model, RNNModel):
-            raise TypeError(f"{owner}: model must be an RNNModel, got {type(model).__name__}")
-        if not isinstance(optim, Optimizer):
-            raise TypeError(f"{owner}: optim must be a dlscratch Optimizer such as "
-                            f"Adam(lr=0.01) or SGD(lr=0.01, clip_norm=5), got "
-                            f"{type(optim).__name__}")
-        check_positive("batch_size", batch_size, integer=True, owner=owner)
-        check_number("validation_fraction", validation_fraction, low=0, low_open=False,
-                     high=0.5, owner=owner)
-        check_positive("sample_length", sample_length, integer=True, owner=owner)
-        check_number("temperature", temperature, low=0, owner=owner)
-        check_number("seed", seed, low=0, low_open=False, integer=True, owner=owner)
-
+        text = _checked_trainer_arguments(text_file, text, model, optim, batch_size,
+                                          validation_fraction, sample_length, temperature, seed)
         if model.vocabulary is None:
             vocabulary = build_vocabulary(text)
             if len(vocabulary) != model.vocab_size:
@@ -691,6 +700,16 @@ class RNNTrainer(TextBatches, TextMeasures):
         self.verbose = verbose
         self.print_fn = print_fn
 
+        self._hold_out(text, validation_fraction)
+        self.iteration = 0
+        self.history = TextHistory()
+        self._unigram: float | None = None
+        self._sample_rng = np.random.default_rng(self.seed)
+
+    def _hold_out(self, text: str, validation_fraction: float) -> None:
+        """Keep the last ``validation_fraction`` of the text for validation; refuse a split
+        that leaves too little on either side."""
+        owner = "RNNTrainer"
         n_val = int(len(text) * validation_fraction)
         if validation_fraction > 0 and n_val < 2:
             raise ValueError(f"{owner}: validation_fraction={validation_fraction} of a text of "
@@ -707,10 +726,6 @@ class RNNTrainer(TextBatches, TextMeasures):
                              f"of at most {len(self.train_ids) - 1} (each needs one more "
                              f"character as its last target); expected a longer text or a "
                              f"shorter sequence_length")
-        self.iteration = 0
-        self.history = TextHistory()
-        self._unigram: float | None = None
-        self._sample_rng = np.random.default_rng(self.seed)
 
     # ------------------------------------------------------------------ training
     def train(self, num_iterations: int, sample_every: int = 100) -> TextHistory:
