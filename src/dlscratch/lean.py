@@ -78,15 +78,31 @@ class LeanStep:
         # array fewer streamed through the cache per step), else a buffer of its own
         self.work = self.flat_grad if optim.delta_reads_grad_once \
             else np.empty_like(self.flat_grad)
+        self._bind_gradient_buffer()
+        self.backward_plan = self._backward_plan()
+        self.begin_step = type(optim)._begin_step is not Optimizer._begin_step
+        self._choose_in_place()
+        # the parameters as runs of neighbouring memory (a Dense layer's W and B are one run):
+        # the update subtracts one slice of the flat change from each run
+        self.runs = self._parameter_runs()
+        self.bound_state: dict | None = None
+        self.flat_state: list[np.ndarray] = []
+        self.delta_runs: dict[int, list[np.ndarray]] = {}
+
+    def _bind_gradient_buffer(self) -> None:
+        """Give each parameter operation its view of the flat gradient buffer to write into."""
         grads = iter(self._views(self.flat_grad))
         for layer, operations in self.layers:
             for operation in operations:
                 if isinstance(operation, ParamOperation):
                     operation.param_grad = operation.param_grad_buffer = next(grads)
             layer._param_grads()
-        # backward, in reverse: (param_grad or None, input_grad or None, stop after param_grad),
-        # as bound methods; an identity's input gradient (Linear, BiasAdd) is no call at all
-        self.backward_plan: list[tuple[Any, Any, bool]] = []
+
+    def _backward_plan(self) -> list[tuple[Any, Any, bool]]:
+        """Backward, in reverse: (param_grad or None, input_grad or None, stop after
+        param_grad), as bound methods; an identity's input gradient (Linear, BiasAdd) is no call
+        at all."""
+        backward_plan: list[tuple[Any, Any, bool]] = []
         for index, (layer, operations) in enumerate(reversed(self.layers)):
             first_layer = index == len(self.layers) - 1
             for position, operation in enumerate(reversed(operations)):
@@ -96,11 +112,14 @@ class LeanStep:
                     and position == len(operations) - 1 and not layer.input_grad_needed
                 input_grad = None if type(operation) in IDENTITY_GRADIENTS \
                     else operation._input_grad
-                self.backward_plan.append((param_grad, input_grad, stop))
-        self.begin_step = type(optim)._begin_step is not Optimizer._begin_step
-        # in a Dense layer the bias is added into the product X @ W, a fresh array that
-        # nothing else reads, and an activation whose backward needs only its output (sigmoid,
-        # tanh, ReLU) overwrites that sum: two arrays fewer per layer and batch
+                backward_plan.append((param_grad, input_grad, stop))
+        return backward_plan
+
+    def _choose_in_place(self) -> None:
+        """Let the operations that may overwrite their input do so: in a Dense layer the bias
+        is added into the product X @ W, a fresh array that nothing else reads, and an
+        activation whose backward needs only its output (sigmoid, tanh, ReLU) overwrites that
+        sum: two arrays fewer per layer and batch."""
         self.in_place: list[Any] = []
         for _, operations in self.layers:
             for before, operation in zip(operations, operations[1:]):
@@ -111,12 +130,6 @@ class LeanStep:
                     self.in_place.append(operation)
         for operation in self.in_place:
             operation.in_place = True
-        # the parameters as runs of neighbouring memory (a Dense layer's W and B are one run):
-        # the update subtracts one slice of the flat change from each run
-        self.runs = self._parameter_runs()
-        self.bound_state: dict | None = None
-        self.flat_state: list[np.ndarray] = []
-        self.delta_runs: dict[int, list[np.ndarray]] = {}
 
     @classmethod
     def for_network(cls, net: NeuralNetwork, optim: Optimizer) -> LeanStep | None:
