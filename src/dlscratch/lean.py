@@ -64,6 +64,44 @@ PATCHABLE = ("forward", "backward", "train_batch", "_train_batch_checked", "_out
              "_begin_step")
 
 
+def reproduces_exactly(net: NeuralNetwork, optim: Optimizer) -> bool:
+    """Whether every piece of ``net`` and ``optim`` is one whose behaviour the lean step
+    reproduces exactly: the library's own network, loss, Dense layers, operations and
+    optimizer, on the CPU, no weight decay or clip_norm, no method replaced."""
+    from .network import NeuralNetwork
+
+    cls_net = type(net)
+    if any(getattr(cls_net, name) is not getattr(NeuralNetwork, name)
+           for name in ("train_batch", "forward", "backward", "_train_batch_checked")):
+        return False
+    if net.device != "cpu" or not net.built or type(net.loss) not in LOSSES \
+            or type(optim) not in OPTIMIZERS:
+        return False
+    loss = net.loss
+    if any(getattr(type(loss), name) is not getattr(Loss, name)
+           for name in ("forward", "backward", "_forward_checked")):
+        return False
+    if optim.weight_decay != 0 or optim.clip_norm is not None or optim.net is not net:
+        return False  # per-parameter options: the general step applies them
+    for layer in net.layers:
+        if type(layer) is not Dense:
+            return False
+        if any(type(operation) not in OPERATIONS for operation in layer.operations):
+            return False
+        if len(layer.params) != 2 or any(not isinstance(param, np.ndarray)
+                                         for param in layer.params):
+            return False
+    params = net.params()
+    if any(param.dtype != net.dtype for param in params):
+        return False
+    # a method replaced on one object (a test's or a user's patch) is called as it is
+    pieces = [net, loss, optim, *net.layers,
+              *(operation for layer in net.layers for operation in layer.operations)]
+    if any(name in vars(piece) for piece in pieces for name in PATCHABLE):
+        return False
+    return True
+
+
 class LeanStep:
     """forward, loss, backward and the optimizer's update of one batch, without the per-batch
     checks (see the module's docstring); ``__call__`` returns the batch's loss, unread."""
@@ -135,38 +173,7 @@ class LeanStep:
     def for_network(cls, net: NeuralNetwork, optim: Optimizer) -> LeanStep | None:
         """A lean step for ``net`` and ``optim``, or None when some piece is not one whose
         behaviour it reproduces exactly (then the trainer calls ``train_batch`` and ``step``)."""
-        from .network import NeuralNetwork
-
-        cls_net = type(net)
-        if any(getattr(cls_net, name) is not getattr(NeuralNetwork, name)
-               for name in ("train_batch", "forward", "backward", "_train_batch_checked")):
-            return None
-        if net.device != "cpu" or not net.built or type(net.loss) not in LOSSES \
-                or type(optim) not in OPTIMIZERS:
-            return None
-        loss = net.loss
-        if any(getattr(type(loss), name) is not getattr(Loss, name)
-               for name in ("forward", "backward", "_forward_checked")):
-            return None
-        if optim.weight_decay != 0 or optim.clip_norm is not None or optim.net is not net:
-            return None  # per-parameter options: the general step applies them
-        for layer in net.layers:
-            if type(layer) is not Dense:
-                return None
-            if any(type(operation) not in OPERATIONS for operation in layer.operations):
-                return None
-            if len(layer.params) != 2 or any(not isinstance(param, np.ndarray)
-                                             for param in layer.params):
-                return None
-        params = net.params()
-        if any(param.dtype != net.dtype for param in params):
-            return None
-        # a method replaced on one object (a test's or a user's patch) is called as it is
-        pieces = [net, loss, optim, *net.layers,
-                  *(operation for layer in net.layers for operation in layer.operations)]
-        if any(name in vars(piece) for piece in pieces for name in PATCHABLE):
-            return None
-        return cls(net, optim)
+        return cls(net, optim) if reproduces_exactly(net, optim) else None
 
     def _views(self, flat: np.ndarray) -> list[np.ndarray]:
         """Views of ``flat``, one per parameter, shaped like it."""
