@@ -203,9 +203,8 @@ class _NeuralNetEstimator(_NetworkSettings, _TargetHooks, BaseEstimator):
                epochs: int, validation: tuple | None = None) -> None:
         """``epochs`` epochs of shuffled mini-batches; with ``validation`` (X, Y, weights), stop
         after ``PATIENCE`` epochs without a lower validation loss and keep the best parameters."""
-        net, optimizer, rng = self.net_, self._optimizer, self._shuffle_rng
-        n = len(X)
-        batch_size = min(int(self.batch_size), n)
+        net, optimizer = self.net_, self._optimizer
+        batch_size = min(int(self.batch_size), len(X))
         params = net.params()
         best_params, waited, diverged = None, 0, False
         # a diverging run overflows on its way to the clear error below: no NumPy warnings
@@ -213,17 +212,7 @@ class _NeuralNetEstimator(_NetworkSettings, _TargetHooks, BaseEstimator):
         try:
             errors.__enter__()
             for _ in range(epochs):
-                order = rng.permutation(n)
-                X_epoch, Y_epoch = X[order], Y[order]
-                w_epoch = None if sample_weight is None else sample_weight[order]
-                total = 0.0
-                for start in range(0, n, batch_size):
-                    stop = start + batch_size
-                    weights = None if w_epoch is None else w_epoch[start:stop]
-                    loss = self._train_step(X_epoch[start:stop], Y_epoch[start:stop], weights)
-                    total += loss * (stop - start if weights is None else weights.sum())
-                    optimizer.step()
-                epoch_loss = total / (n if sample_weight is None else sample_weight.sum())
+                epoch_loss = self._train_epoch(X, Y, sample_weight, batch_size)
                 if not math.isfinite(epoch_loss) or not all(
                         np.isfinite(param).all() for param in params):
                     diverged = True
@@ -268,6 +257,23 @@ class _NeuralNetEstimator(_NetworkSettings, _TargetHooks, BaseEstimator):
                     for param, best in zip(params, best_params):
                         param[...] = best
                 self._update_inference_network()
+
+    def _train_epoch(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+                     batch_size: int) -> float:
+        """One epoch of shuffled mini-batches, each followed by the optimizer's step; the
+        epoch's (weighted) mean loss."""
+        n = len(X)
+        order = self._shuffle_rng.permutation(n)
+        X_epoch, Y_epoch = X[order], Y[order]
+        w_epoch = None if sample_weight is None else sample_weight[order]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            stop = start + batch_size
+            weights = None if w_epoch is None else w_epoch[start:stop]
+            loss = self._train_step(X_epoch[start:stop], Y_epoch[start:stop], weights)
+            total += loss * (stop - start if weights is None else weights.sum())
+            self._optimizer.step()
+        return total / (n if sample_weight is None else sample_weight.sum())
 
     def _forget_fit(self) -> None:
         """Back to unfitted (``predict`` raises NotFittedError): a diverged network is no model."""
