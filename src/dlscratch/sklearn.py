@@ -160,44 +160,9 @@ class _TargetHooks:
         return Y
 
 
-class _NeuralNetEstimator(_NetworkSettings, _TargetHooks, BaseEstimator):
-    """What both estimators share: parameters, the network, the training loop, prediction."""
-
-    def __init__(self, hidden_layer_sizes: int | tuple[int, ...] = (100,),
-                 activation: str = "relu", optimizer: str = "adam",
-                 learning_rate: float | None = None, epochs: int = 100, batch_size: int = 32,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 weight_init: str = "auto", dropout: float = 0.0,
-                 random_state: int | np.random.RandomState | None = None,
-                 verbose: bool = False) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.weight_init = weight_init
-        self.dropout = dropout
-        self.random_state = random_state
-        self.verbose = verbose
-
-    # ------------------------------------------------------------------ fitting
-    def _initialize(self, n_outputs: int, loss) -> None:
-        """A new network and optimizer; the seed comes from ``random_state``."""
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self._seed = seed
-        self.net_ = self._make_network(n_outputs, loss, seed)
-        self.net_.build(self.n_features_in_)
-        self._inference_net = None
-        self._optimizer = self._make_optimizer()
-        self._optimizer.net = self.net_
-        self._shuffle_rng = np.random.default_rng([seed, 1])
-        self.loss_curve_: list[float] = []
-        self.validation_loss_curve_: list[float] | None = None
-        self.best_validation_loss_: float | None = None
-        self.n_iter_ = 0
+class _EstimatorTraining:
+    """The training of a fit: epochs of shuffled mini-batches, the validation loss, early
+    stopping on it, and what is kept when training diverges or is interrupted."""
 
     def _train(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
                epochs: int, validation: tuple | None = None) -> None:
@@ -275,25 +240,6 @@ class _NeuralNetEstimator(_NetworkSettings, _TargetHooks, BaseEstimator):
             self._optimizer.step()
         return total / (n if sample_weight is None else sample_weight.sum())
 
-    def _forget_fit(self) -> None:
-        """Back to unfitted (``predict`` raises NotFittedError): a diverged network is no model."""
-        for name in list(vars(self)):
-            if (name.endswith("_") and not name.startswith("__")) or name in (
-                    "_inference_net", "_optimizer", "_shuffle_rng", "_seed"):
-                delattr(self, name)
-
-    def _update_inference_network(self) -> None:
-        """A float64 twin of ``net_`` for ``predict``: training runs in float32 for speed, but
-        the float64 forward makes each row's prediction independent of the other rows in the
-        batch (float32 matrix products round differently for one row and for many)."""
-        twin = getattr(self, "_inference_net", None)
-        if twin is None:
-            twin = self._make_network(self._n_outputs(), self._make_loss(), self._seed,
-                                      dtype=np.float64)
-            twin.build(self.n_features_in_)
-            self._inference_net = twin
-        twin.load_state_dict(self.net_.state_dict())
-
     def _train_step(self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None) -> float:
         """Forward, loss, backward on one batch; each row's gradient weighted by its weight."""
         net = self.net_
@@ -314,6 +260,65 @@ class _NeuralNetEstimator(_NetworkSettings, _TargetHooks, BaseEstimator):
         if weights is None:
             return self.net_.loss._forward_checked(prediction, Y)
         return float(self._row_losses(prediction, Y) @ weights) / float(weights.sum())
+
+
+class _NeuralNetEstimator(_EstimatorTraining, _NetworkSettings, _TargetHooks, BaseEstimator):
+    """What both estimators share: parameters, the network, the training loop, prediction."""
+
+    def __init__(self, hidden_layer_sizes: int | tuple[int, ...] = (100,),
+                 activation: str = "relu", optimizer: str = "adam",
+                 learning_rate: float | None = None, epochs: int = 100, batch_size: int = 32,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 weight_init: str = "auto", dropout: float = 0.0,
+                 random_state: int | np.random.RandomState | None = None,
+                 verbose: bool = False) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.weight_init = weight_init
+        self.dropout = dropout
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def _initialize(self, n_outputs: int, loss) -> None:
+        """A new network and optimizer; the seed comes from ``random_state``."""
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._seed = seed
+        self.net_ = self._make_network(n_outputs, loss, seed)
+        self.net_.build(self.n_features_in_)
+        self._inference_net = None
+        self._optimizer = self._make_optimizer()
+        self._optimizer.net = self.net_
+        self._shuffle_rng = np.random.default_rng([seed, 1])
+        self.loss_curve_: list[float] = []
+        self.validation_loss_curve_: list[float] | None = None
+        self.best_validation_loss_: float | None = None
+        self.n_iter_ = 0
+
+    def _forget_fit(self) -> None:
+        """Back to unfitted (``predict`` raises NotFittedError): a diverged network is no model."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in (
+                    "_inference_net", "_optimizer", "_shuffle_rng", "_seed"):
+                delattr(self, name)
+
+    def _update_inference_network(self) -> None:
+        """A float64 twin of ``net_`` for ``predict``: training runs in float32 for speed, but
+        the float64 forward makes each row's prediction independent of the other rows in the
+        batch (float32 matrix products round differently for one row and for many)."""
+        twin = getattr(self, "_inference_net", None)
+        if twin is None:
+            twin = self._make_network(self._n_outputs(), self._make_loss(), self._seed,
+                                      dtype=np.float64)
+            twin.build(self.n_features_in_)
+            self._inference_net = twin
+        twin.load_state_dict(self.net_.state_dict())
 
     def _fit(self, X, y, sample_weight, partial: bool, classes=None):
         self._check_params()
