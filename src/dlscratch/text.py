@@ -655,79 +655,11 @@ class TextMeasures:
         return self.sample(sample_length, prompt=self.idx_to_char[int(input_char)])
 
 
-class RNNTrainer(TextBatches, TextMeasures):
-    """Trains an ``RNNModel`` on a text file (the book's) or on ``text=...``, sampling as it goes.
+class TextTraining:
+    """The training loop: batches through ``single_step`` and the optimizer, an evaluation (loss,
+    perplexity, sample) every ``sample_every`` iterations; on a device the losses are read at
+    the evaluations only."""
 
-    The vocabulary is the text's distinct characters, sorted (the model's own when it has one,
-    e.g. after ``RNNModel.load``). The last ``validation_fraction`` of the text is held out.
-    Batches walk the training text: row ``b`` of the batch starts at ``b / batch_size`` of the
-    way through it and every iteration moves each row on by ``sequence_length`` characters
-    (wrapping round), so each iteration trains on ``batch_size`` different places and a few
-    hundred iterations cover the text. ``optim`` is any dlscratch optimizer.
-    """
-
-    def __init__(self, text_file: str | os.PathLike | None = None, model: RNNModel | None = None,
-                 optim: Optimizer | None = None, batch_size: int = 32, *,
-                 text: str | None = None, validation_fraction: float = 0.1, seed: int = 0,
-                 sample_length: int = 200, temperature: float = 1.0, verbose: bool = True,
-                 print_fn: Callable[[str], None] = print) -> None:
-        owner = "RNNTrainer"
-        text = _checked_trainer_arguments(text_file, text, model, optim, batch_size,
-                                          validation_fraction, sample_length, temperature, seed)
-        if model.vocabulary is None:
-            vocabulary = build_vocabulary(text)
-            if len(vocabulary) != model.vocab_size:
-                raise ValueError(f"{owner}: the text has {len(vocabulary)} distinct characters, "
-                                 f"but the model was built with vocab_size={model.vocab_size}; "
-                                 f"expected vocab_size={len(vocabulary)} (and output_size="
-                                 f"{len(vocabulary)} in the last layer)")
-            model.vocabulary = vocabulary
-        self.data = text
-        self.model = model
-        self.chars = model.vocabulary
-        self.vocab_size = len(self.chars)
-        self.char_to_idx = {ch: i for i, ch in enumerate(self.chars)}
-        self.idx_to_char = dict(enumerate(self.chars))
-        self.ids = model.encode(text, "text", owner)
-        self.sequence_length = model.sequence_length
-        self.batch_size = int(batch_size)
-        self.optim = optim
-        self.optim.model = model  # the book's name
-        self.optim.net = model
-        self.seed = int(seed)
-        self.sample_length = int(sample_length)
-        self.temperature = float(temperature)
-        self.verbose = verbose
-        self.print_fn = print_fn
-
-        self._hold_out(text, validation_fraction)
-        self.iteration = 0
-        self.history = TextHistory()
-        self._unigram: float | None = None
-        self._sample_rng = np.random.default_rng(self.seed)
-
-    def _hold_out(self, text: str, validation_fraction: float) -> None:
-        """Keep the last ``validation_fraction`` of the text for validation; refuse a split
-        that leaves too little on either side."""
-        owner = "RNNTrainer"
-        n_val = int(len(text) * validation_fraction)
-        if validation_fraction > 0 and n_val < 2:
-            raise ValueError(f"{owner}: validation_fraction={validation_fraction} of a text of "
-                             f"{len(text)} characters holds out {n_val}; expected at least 2 "
-                             f"(a longer text, or validation_fraction=0 for none)")
-        self.train_text = text[:len(text) - n_val]
-        self.validation_text = text[len(text) - n_val:]
-        self.train_ids = self.ids[:len(self.train_text)]
-        T = self.sequence_length
-        if len(self.train_ids) < T + 1:
-            held = f" after holding out {n_val} for validation" if n_val else ""
-            raise ValueError(f"{owner}: sequence_length={T} is longer than the text: it holds "
-                             f"{len(self.train_ids)} training characters{held}, so sequences "
-                             f"of at most {len(self.train_ids) - 1} (each needs one more "
-                             f"character as its last target); expected a longer text or a "
-                             f"shorter sequence_length")
-
-    # ------------------------------------------------------------------ training
     def train(self, num_iterations: int, sample_every: int = 100) -> TextHistory:
         """Train for ``num_iterations`` batches; every ``sample_every`` (and at the end) measure
         the validation perplexity and print it with a sample. Ctrl-C stops cleanly."""
@@ -843,6 +775,79 @@ class RNNTrainer(TextBatches, TextMeasures):
                           f"(mean of the last {len(window)}), {which} perplexity "
                           f"{perplexity:.2f} (unigram baseline {history.unigram_perplexity:.2f})")
             self.print_fn(prompt + text)
+
+
+class RNNTrainer(TextTraining, TextBatches, TextMeasures):
+    """Trains an ``RNNModel`` on a text file (the book's) or on ``text=...``, sampling as it goes.
+
+    The vocabulary is the text's distinct characters, sorted (the model's own when it has one,
+    e.g. after ``RNNModel.load``). The last ``validation_fraction`` of the text is held out.
+    Batches walk the training text: row ``b`` of the batch starts at ``b / batch_size`` of the
+    way through it and every iteration moves each row on by ``sequence_length`` characters
+    (wrapping round), so each iteration trains on ``batch_size`` different places and a few
+    hundred iterations cover the text. ``optim`` is any dlscratch optimizer.
+    """
+
+    def __init__(self, text_file: str | os.PathLike | None = None, model: RNNModel | None = None,
+                 optim: Optimizer | None = None, batch_size: int = 32, *,
+                 text: str | None = None, validation_fraction: float = 0.1, seed: int = 0,
+                 sample_length: int = 200, temperature: float = 1.0, verbose: bool = True,
+                 print_fn: Callable[[str], None] = print) -> None:
+        owner = "RNNTrainer"
+        text = _checked_trainer_arguments(text_file, text, model, optim, batch_size,
+                                          validation_fraction, sample_length, temperature, seed)
+        if model.vocabulary is None:
+            vocabulary = build_vocabulary(text)
+            if len(vocabulary) != model.vocab_size:
+                raise ValueError(f"{owner}: the text has {len(vocabulary)} distinct characters, "
+                                 f"but the model was built with vocab_size={model.vocab_size}; "
+                                 f"expected vocab_size={len(vocabulary)} (and output_size="
+                                 f"{len(vocabulary)} in the last layer)")
+            model.vocabulary = vocabulary
+        self.data = text
+        self.model = model
+        self.chars = model.vocabulary
+        self.vocab_size = len(self.chars)
+        self.char_to_idx = {ch: i for i, ch in enumerate(self.chars)}
+        self.idx_to_char = dict(enumerate(self.chars))
+        self.ids = model.encode(text, "text", owner)
+        self.sequence_length = model.sequence_length
+        self.batch_size = int(batch_size)
+        self.optim = optim
+        self.optim.model = model  # the book's name
+        self.optim.net = model
+        self.seed = int(seed)
+        self.sample_length = int(sample_length)
+        self.temperature = float(temperature)
+        self.verbose = verbose
+        self.print_fn = print_fn
+
+        self._hold_out(text, validation_fraction)
+        self.iteration = 0
+        self.history = TextHistory()
+        self._unigram: float | None = None
+        self._sample_rng = np.random.default_rng(self.seed)
+
+    def _hold_out(self, text: str, validation_fraction: float) -> None:
+        """Keep the last ``validation_fraction`` of the text for validation; refuse a split
+        that leaves too little on either side."""
+        owner = "RNNTrainer"
+        n_val = int(len(text) * validation_fraction)
+        if validation_fraction > 0 and n_val < 2:
+            raise ValueError(f"{owner}: validation_fraction={validation_fraction} of a text of "
+                             f"{len(text)} characters holds out {n_val}; expected at least 2 "
+                             f"(a longer text, or validation_fraction=0 for none)")
+        self.train_text = text[:len(text) - n_val]
+        self.validation_text = text[len(text) - n_val:]
+        self.train_ids = self.ids[:len(self.train_text)]
+        T = self.sequence_length
+        if len(self.train_ids) < T + 1:
+            held = f" after holding out {n_val} for validation" if n_val else ""
+            raise ValueError(f"{owner}: sequence_length={T} is longer than the text: it holds "
+                             f"{len(self.train_ids)} training characters{held}, so sequences "
+                             f"of at most {len(self.train_ids) - 1} (each needs one more "
+                             f"character as its last target); expected a longer text or a "
+                             f"shorter sequence_length")
 
     def save(self, path: str | os.PathLike) -> None:
         """Save the model with its vocabulary (``RNNModel.load`` reads it back)."""
