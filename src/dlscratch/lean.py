@@ -64,6 +64,44 @@ PATCHABLE = ("forward", "backward", "train_batch", "_train_batch_checked", "_out
              "_begin_step")
 
 
+def parameter_views(params: list[np.ndarray], flat: np.ndarray) -> list[np.ndarray]:
+    """Views of ``flat``, one per parameter, shaped like it."""
+    views, start = [], 0
+    for param in params:
+        views.append(flat[start:start + param.size].reshape(param.shape))
+        start += param.size
+    return views
+
+
+def parameter_runs(params: list[np.ndarray]) -> list[tuple[np.ndarray, int, int]]:
+    """(array, start, stop): ``array`` holds the parameters whose flat positions are
+    [start, stop), in that order: a 1-D view over neighbours in one buffer, or a parameter
+    alone."""
+    runs: list[tuple[np.ndarray, int, int]] = []
+    position = 0
+    for param in params:
+        size = param.size
+        base = param.base
+        address = param.__array_interface__["data"][0]
+        if runs and param.flags.c_contiguous and base is not None and size:
+            array, start, stop = runs[-1]
+            if array.base is base and array.ndim == 1 and address == \
+                    array.__array_interface__["data"][0] + array.nbytes:
+                offset = (array.__array_interface__["data"][0]
+                          - base.__array_interface__["data"][0]) // base.itemsize
+                runs[-1] = (base[offset:offset + stop - start + size], start, stop + size)
+                position += size
+                continue
+        if param.flags.c_contiguous and isinstance(base, np.ndarray) and base.ndim == 1 \
+                and base.flags.c_contiguous and base.dtype == param.dtype and size:
+            offset = (address - base.__array_interface__["data"][0]) // base.itemsize
+            runs.append((base[offset:offset + size], position, position + size))
+        else:
+            runs.append((param, position, position + size))
+        position += size
+    return runs
+
+
 def reproduces_exactly(net: NeuralNetwork, optim: Optimizer) -> bool:
     """Whether every piece of ``net`` and ``optim`` is one whose behaviour the lean step
     reproduces exactly: the library's own network, loss, Dense layers, operations and
@@ -122,14 +160,14 @@ class LeanStep:
         self._choose_in_place()
         # the parameters as runs of neighbouring memory (a Dense layer's W and B are one run):
         # the update subtracts one slice of the flat change from each run
-        self.runs = self._parameter_runs()
+        self.runs = parameter_runs(self.params)
         self.bound_state: dict | None = None
         self.flat_state: list[np.ndarray] = []
         self.delta_runs: dict[int, list[np.ndarray]] = {}
 
     def _bind_gradient_buffer(self) -> None:
         """Give each parameter operation its view of the flat gradient buffer to write into."""
-        grads = iter(self._views(self.flat_grad))
+        grads = iter(parameter_views(self.params, self.flat_grad))
         for layer, operations in self.layers:
             for operation in operations:
                 if isinstance(operation, ParamOperation):
@@ -174,42 +212,6 @@ class LeanStep:
         """A lean step for ``net`` and ``optim``, or None when some piece is not one whose
         behaviour it reproduces exactly (then the trainer calls ``train_batch`` and ``step``)."""
         return cls(net, optim) if reproduces_exactly(net, optim) else None
-
-    def _views(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Views of ``flat``, one per parameter, shaped like it."""
-        views, start = [], 0
-        for param in self.params:
-            views.append(flat[start:start + param.size].reshape(param.shape))
-            start += param.size
-        return views
-
-    def _parameter_runs(self) -> list[tuple[np.ndarray, int, int]]:
-        """(array, start, stop): ``array`` holds the parameters whose flat positions are
-        [start, stop), in that order: a 1-D view over neighbours in one buffer, or a parameter
-        alone."""
-        runs: list[tuple[np.ndarray, int, int]] = []
-        position = 0
-        for param in self.params:
-            size = param.size
-            base = param.base
-            address = param.__array_interface__["data"][0]
-            if runs and param.flags.c_contiguous and base is not None and size:
-                array, start, stop = runs[-1]
-                if array.base is base and array.ndim == 1 and address == \
-                        array.__array_interface__["data"][0] + array.nbytes:
-                    offset = (array.__array_interface__["data"][0]
-                              - base.__array_interface__["data"][0]) // base.itemsize
-                    runs[-1] = (base[offset:offset + stop - start + size], start, stop + size)
-                    position += size
-                    continue
-            if param.flags.c_contiguous and isinstance(base, np.ndarray) and base.ndim == 1 \
-                    and base.flags.c_contiguous and base.dtype == param.dtype and size:
-                offset = (address - base.__array_interface__["data"][0]) // base.itemsize
-                runs.append((base[offset:offset + size], position, position + size))
-            else:
-                runs.append((param, position, position + size))
-            position += size
-        return runs
 
     def total_loss(self, losses: list, batch_size: int, n_rows: int) -> tuple[float, int]:
         """(sum of loss * rows over an epoch's batches, index of the first non-finite batch
@@ -293,7 +295,7 @@ class LeanStep:
             arrays = optim.state[name]
             flat = np.concatenate([np.ravel(array) for array in arrays]).astype(
                 self.flat_grad.dtype, copy=False)
-            optim.state[name] = self._views(flat)
+            optim.state[name] = parameter_views(self.params, flat)
             flat_state.append(flat)
         self.flat_state = flat_state
         self.bound_state = optim.state
