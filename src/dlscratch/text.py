@@ -374,7 +374,87 @@ class LanguageModelUse:
         return "".join(out)
 
 
-class RNNModel(TextVocabulary, LanguageModelUse, NeuralNetwork):
+class TextModelFile:
+    """A character model's file: the network's ``.npz`` with the vocabulary, the sequence length
+    and the reduction in its description (never unpickled)."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write architecture, parameters, sequence length and vocabulary to one ``.npz``."""
+        from .persistence import _check_rebuilds, network_description, write_npz
+
+        path = check_path("path", path, "RNNModel.save")
+        if not self.built:
+            raise ValueError("RNNModel.save: the model has no parameters yet; train it (or call "
+                             "forward once) before saving")
+        meta = network_description(self)
+        for index, (layer, description) in enumerate(zip(self.layers, meta["layers"])):
+            _check_rebuilds(layer, description, f"layers[{index}]", "layer")
+        _check_rebuilds(self.loss, meta["loss"], "loss", "loss")
+        meta.update(format=TEXT_MODEL_FORMAT, sequence_length=self.sequence_length,
+                    vocab_size=self.vocab_size, vocabulary=self.vocabulary,
+                    reduction=self.reduction)
+        write_npz(path, self.state_dict(), meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RNNModel:
+        """Rebuild a model saved with ``save``, vocabulary included (never unpickles)."""
+        from ._shapes import network_shapes
+        from .persistence import (
+            ROW_ALLOWANCE,
+            RUN_ALLOWANCE,
+            ModelFileError,
+            build_without_running,
+            network_from_description,
+            read_npz,
+        )
+
+        path = check_path("path", path, "RNNModel.load")
+        arrays, meta = read_npz(path, TEXT_MODEL_FORMAT)
+        where = repr(path)
+        base = network_from_description(meta, where)
+        sequence_length, vocab_size = meta.get("sequence_length"), meta.get("vocab_size")
+        for name, value in (("sequence_length", sequence_length), ("vocab_size", vocab_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ModelFileError(f"{where}: {name} must be a positive integer, got {value!r}")
+        vocabulary = meta.get("vocabulary")
+        reduction = meta.get("reduction", "mean")  # files from before it trained on the mean
+        if reduction not in cls.REDUCTIONS:
+            raise ModelFileError(f"{where}: reduction must be one of {cls.REDUCTIONS}, got "
+                                 f"{reduction!r}")
+        layers, loss, seed, dtype = base.layers, base.loss, base.seed, base.dtype
+        del base  # the rebuilt layers belong to the model, not to this first network
+        try:
+            model = cls(layers=layers, sequence_length=sequence_length,
+                        vocab_size=vocab_size, loss=loss, seed=seed, dtype=dtype,
+                        vocabulary=vocabulary, reduction=reduction)
+        except (TypeError, ValueError) as error:
+            raise ModelFileError(f"{where}: {error}") from None
+        for name, array in arrays.items():
+            if array.dtype != model.dtype:
+                raise ModelFileError(f"{where}: parameter {name} is {array.dtype}, the model "
+                                     f"{model.dtype}")
+        # the shapes the description calls for, checked against the file's arrays before any
+        # parameter is made; nothing runs (a vocab_size of 10**7 costs no one-hot row)
+        input_shape = (1,) if model.takes_ids else (1, vocab_size)
+        try:
+            shapes, _ = network_shapes(model.layers, input_shape, model.dtype,
+                                       row_budget=ROW_ALLOWANCE, run_budget=RUN_ALLOWANCE)
+        except (ValueError, TypeError, MemoryError) as error:
+            raise ModelFileError(f"{where}: the description does not make a model: "
+                                 f"{error}") from None
+        found = {name: tuple(array.shape) for name, array in arrays.items()}
+        if found != shapes:
+            raise ModelFileError(f"{where}: the file's arrays {found} are not those the "
+                                 f"description calls for, {shapes}")
+        try:
+            build_without_running(model, input_shape)
+            model.load_state_dict(arrays, strict=True)
+        except (KeyError, ValueError, TypeError) as error:
+            raise ModelFileError(f"{where}: {error}") from None
+        return model
+
+
+class RNNModel(TextModelFile, TextVocabulary, LanguageModelUse, NeuralNetwork):
     """The book's model: recurrent layers that map (batch, time, vocab_size) one-hot characters
     to (batch, time, vocab_size) scores of the next character, and a loss over every step.
 
@@ -454,82 +534,6 @@ class RNNModel(TextVocabulary, LanguageModelUse, NeuralNetwork):
                 loss /= characters
         self.backward(grad)
         return loss
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> None:
-        """Write architecture, parameters, sequence length and vocabulary to one ``.npz``."""
-        from .persistence import _check_rebuilds, network_description, write_npz
-
-        path = check_path("path", path, "RNNModel.save")
-        if not self.built:
-            raise ValueError("RNNModel.save: the model has no parameters yet; train it (or call "
-                             "forward once) before saving")
-        meta = network_description(self)
-        for index, (layer, description) in enumerate(zip(self.layers, meta["layers"])):
-            _check_rebuilds(layer, description, f"layers[{index}]", "layer")
-        _check_rebuilds(self.loss, meta["loss"], "loss", "loss")
-        meta.update(format=TEXT_MODEL_FORMAT, sequence_length=self.sequence_length,
-                    vocab_size=self.vocab_size, vocabulary=self.vocabulary,
-                    reduction=self.reduction)
-        write_npz(path, self.state_dict(), meta)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> RNNModel:
-        """Rebuild a model saved with ``save``, vocabulary included (never unpickles)."""
-        from ._shapes import network_shapes
-        from .persistence import (
-            ROW_ALLOWANCE,
-            RUN_ALLOWANCE,
-            ModelFileError,
-            build_without_running,
-            network_from_description,
-            read_npz,
-        )
-
-        path = check_path("path", path, "RNNModel.load")
-        arrays, meta = read_npz(path, TEXT_MODEL_FORMAT)
-        where = repr(path)
-        base = network_from_description(meta, where)
-        sequence_length, vocab_size = meta.get("sequence_length"), meta.get("vocab_size")
-        for name, value in (("sequence_length", sequence_length), ("vocab_size", vocab_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ModelFileError(f"{where}: {name} must be a positive integer, got {value!r}")
-        vocabulary = meta.get("vocabulary")
-        reduction = meta.get("reduction", "mean")  # files from before it trained on the mean
-        if reduction not in cls.REDUCTIONS:
-            raise ModelFileError(f"{where}: reduction must be one of {cls.REDUCTIONS}, got "
-                                 f"{reduction!r}")
-        layers, loss, seed, dtype = base.layers, base.loss, base.seed, base.dtype
-        del base  # the rebuilt layers belong to the model, not to this first network
-        try:
-            model = cls(layers=layers, sequence_length=sequence_length,
-                        vocab_size=vocab_size, loss=loss, seed=seed, dtype=dtype,
-                        vocabulary=vocabulary, reduction=reduction)
-        except (TypeError, ValueError) as error:
-            raise ModelFileError(f"{where}: {error}") from None
-        for name, array in arrays.items():
-            if array.dtype != model.dtype:
-                raise ModelFileError(f"{where}: parameter {name} is {array.dtype}, the model "
-                                     f"{model.dtype}")
-        # the shapes the description calls for, checked against the file's arrays before any
-        # parameter is made; nothing runs (a vocab_size of 10**7 costs no one-hot row)
-        input_shape = (1,) if model.takes_ids else (1, vocab_size)
-        try:
-            shapes, _ = network_shapes(model.layers, input_shape, model.dtype,
-                                       row_budget=ROW_ALLOWANCE, run_budget=RUN_ALLOWANCE)
-        except (ValueError, TypeError, MemoryError) as error:
-            raise ModelFileError(f"{where}: the description does not make a model: "
-                                 f"{error}") from None
-        found = {name: tuple(array.shape) for name, array in arrays.items()}
-        if found != shapes:
-            raise ModelFileError(f"{where}: the file's arrays {found} are not those the "
-                                 f"description calls for, {shapes}")
-        try:
-            build_without_running(model, input_shape)
-            model.load_state_dict(arrays, strict=True)
-        except (KeyError, ValueError, TypeError) as error:
-            raise ModelFileError(f"{where}: {error}") from None
-        return model
 
     def __repr__(self) -> str:
         layers = ",\n    ".join(repr(layer) for layer in self.layers)
