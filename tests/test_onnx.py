@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from bridge_cases import ACTIVATIONS, Square
 
 from dlscratch import (
-    ELU,
     GELU,
     Dense,
     Dropout,
@@ -22,7 +22,6 @@ from dlscratch import (
     Operation,
     ReLU,
     Sigmoid,
-    Softmax,
     SoftmaxCrossEntropy,
     Tanh,
 )
@@ -38,8 +37,6 @@ from dlscratch.onnx import (
     load,
     register_converter,
 )
-
-ACTIVATIONS = [Linear(), Sigmoid(), Tanh(), ReLU(), LeakyReLU(0.1), ELU(0.7), GELU(), Softmax()]
 
 
 def run_onnx(path, X: np.ndarray) -> np.ndarray:
@@ -183,16 +180,6 @@ def test_an_unbuilt_network_asks_for_input_shape_or_a_forward_pass(tmp_path):
     with pytest.raises(ValueError, match="input_shape must be in"):
         export(NeuralNetwork([Dense(3, Tanh())], MeanSquaredError()), tmp_path / "o.onnx",
                input_shape=(0,))
-
-
-class Square(Operation):
-    """out = x^2 (a custom operation without a converter)."""
-
-    def _output(self, inference: bool = False) -> np.ndarray:
-        return self.input_ * self.input_
-
-    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return 2 * self.input_ * output_grad
 
 
 class Cube(Operation):

@@ -7,31 +7,26 @@ import sys
 
 import numpy as np
 import pytest
+from bridge_cases import ACTIVATIONS, Square
 from conftest import import_torch
 
 from dlscratch import (
-    ELU,
     GELU,
     SGD,
     Adam,
     Dense,
     Dropout,
-    LeakyReLU,
     Linear,
     MeanSquaredError,
     NeuralNetwork,
-    Operation,
     ReLU,
     SGDMomentum,
     Sigmoid,
-    Softmax,
     SoftmaxCrossEntropy,
     Tanh,
 )
 from dlscratch.demos.boston import boston_networks
 from dlscratch.demos.mnist import mnist_ladder
-
-ACTIVATIONS = [Linear(), Sigmoid(), Tanh(), ReLU(), LeakyReLU(0.1), ELU(0.7), GELU(), Softmax()]
 
 
 @pytest.fixture(scope="module")
@@ -193,14 +188,6 @@ def test_bare_operation_layers_round_trip(bridge):
 
 
 # ---------------------------------------------------------------------- refusals
-class Square(Operation):
-    def _output(self, inference: bool = False) -> np.ndarray:
-        return self.input_ * self.input_
-
-    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return 2 * self.input_ * output_grad
-
-
 def test_unsupported_layers_are_named_both_ways(bridge, torch):
     net = NeuralNetwork([Dense(3, Tanh()), Square()], MeanSquaredError())
     net.build(2)

@@ -36,6 +36,7 @@ Where to go next:
              reference (sources in docs/)
 """
 
+from ._version import __version__ as __version__
 from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from .base import Operation, ParamOperation
 from .callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint, ProgressBar
@@ -68,8 +69,6 @@ from .schedules import (
 )
 from .text import RNNModel, RNNTrainer
 from .train import History, Trainer, TrainingDivergedError
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

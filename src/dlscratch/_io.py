@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import re
 import secrets
 import stat
 import time
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -218,3 +221,18 @@ def open_regular_file(path: str | os.PathLike, what: str = "file") -> IO[bytes]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays as plain numbers and lists (NaN, inf -> None)."""
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -51,6 +51,12 @@ def human(nbytes: float) -> str:
     return f"{int(nbytes)} bytes"
 
 
+def _is_layer(obj) -> bool:
+    """True for a ``Layer`` (it names its parameters); this module sits below ``layers`` and so
+    knows a layer by its methods, not its class."""
+    return callable(getattr(obj, "parameter_names", None))
+
+
 def layer_shapes(layer, input_shape: tuple[int, ...], dtype: np.dtype, run: bool = True
                  ) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]] | None:
     """(array shapes by name, output row shape) of ``layer`` for rows of ``input_shape``.
@@ -58,8 +64,6 @@ def layer_shapes(layer, input_shape: tuple[int, ...], dtype: np.dtype, run: bool
     Uses ``layer.expected_shapes``; without it, ``run=True`` builds a copy of the layer on one
     row of zeros (allocating), ``run=False`` returns None.
     """
-    from .layers import Layer
-
     preserved = _shape_preserving(layer, input_shape)
     if preserved is not None:
         return preserved
@@ -75,12 +79,12 @@ def layer_shapes(layer, input_shape: tuple[int, ...], dtype: np.dtype, run: bool
     if not run:
         return None
     probe = copy.deepcopy(layer)
-    if isinstance(probe, Layer):
+    if _is_layer(probe):
         probe.dtype = dtype
         if probe.rng is None:
             probe.rng = np.random.default_rng(0)
     output = probe.forward(np.zeros((1, *input_shape), dtype=dtype), inference=True)
-    names = list(probe.parameter_names()) if isinstance(probe, Layer) else []
+    names = list(probe.parameter_names()) if _is_layer(probe) else []
     arrays = list(getattr(probe, "params", ()))
     if hasattr(probe, "buffer_names"):
         names += list(probe.buffer_names())
@@ -160,8 +164,6 @@ def check_fits_in_memory(layers: Sequence, input_shape: tuple[int, ...], dtype: 
     A parameterless operation without ``expected_shapes`` (an activation, Dropout) is taken to
     keep its input's size; the check stops at the first layer it cannot see through.
     """
-    from .layers import Layer
-
     limit = physical_memory()
     if limit is None:
         return
@@ -180,7 +182,7 @@ def check_fits_in_memory(layers: Sequence, input_shape: tuple[int, ...], dtype: 
                 return
             raise
         if known is None:
-            if isinstance(layer, Layer):
+            if _is_layer(layer):
                 return
             known, assumed = ({}, shape), True
         arrays, shape = known

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from ._version import __version__
 
 DEMO_EXTRA = 'pip install "dlscratch[demo]"'
 
@@ -195,17 +195,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(exit_.code)
 
     try:
-        from . import demos
+        from .demos import run_boston, run_cnn, run_mnist, run_text
 
         if args.demo == "boston":
-            demos.run_boston(seeds=args.seeds, epochs=args.epochs, out=args.out,
+            run_boston(seeds=args.seeds, epochs=args.epochs, out=args.out,
                              quiet=args.quiet, dtype=args.dtype, threads=args.threads)
         elif args.demo == "cnn":
-            demos.run_cnn(full=args.full, epochs=args.epochs, out=args.out,
+            run_cnn(full=args.full, epochs=args.epochs, out=args.out,
                           quiet=args.quiet, dtype=args.dtype, threads=args.threads)
         elif args.demo == "text":
             try:
-                demos.run_text(file=args.file, iterations=args.iterations, hidden=args.hidden,
+                run_text(file=args.file, iterations=args.iterations, hidden=args.hidden,
                                sample_every=args.sample_every, out=args.out, quiet=args.quiet,
                                dtype=args.dtype, threads=args.threads)
             except ValueError as error:  # a file that is not UTF-8 text, or too short
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     message = f"FILE {args.file!r}: {message}"
                 return _fail(message)
         else:
-            demos.run_mnist(full=args.full, epochs=args.epochs, out=args.out,
+            run_mnist(full=args.full, epochs=args.epochs, out=args.out,
                             quiet=args.quiet, dtype=args.dtype, threads=args.threads)
     except ImportError as error:
         # one install hint: the demos' own message has it; add it only to a foreign one

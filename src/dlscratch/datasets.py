@@ -367,6 +367,32 @@ def _check_mnist_pair(images: np.ndarray, labels: np.ndarray, img_name: str,
     return images.reshape(len(images), 28 * 28), labels.astype(np.int64)
 
 
+def _download_settings(owner: str, mirrors: Sequence[str] | str | None,
+                       default_mirrors: tuple[str, ...], timeout: float,
+                       cache_dir: str | os.PathLike | None) -> tuple[tuple[str, ...], float, str]:
+    """(mirrors, timeout, cache folder) of a download, checked; the folder is created."""
+    if mirrors is None:
+        mirrors = default_mirrors
+    elif isinstance(mirrors, str):
+        mirrors = (mirrors,)
+    else:
+        mirrors = tuple(mirrors)
+        bad = [m for m in mirrors if not isinstance(m, str)]
+        if bad:
+            raise TypeError(f"{owner}: mirrors must be a sequence of URL strings, "
+                            f"got an item {bad[0]!r}")
+    if (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+            or not timeout > 0):
+        raise ValueError(f"{owner}: timeout must be a positive number of seconds, "
+                         f"got {timeout!r}")
+    if cache_dir is None:
+        folder = data_home()
+    else:
+        folder = os.path.abspath(os.path.expanduser(os.fspath(cache_dir)))
+        os.makedirs(folder, exist_ok=True)
+    return mirrors, timeout, folder
+
+
 def load_mnist(cache_dir: str | os.PathLike | None = None, download: bool = True,
                mirrors: Sequence[str] | None = None, timeout: float = 30.0
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -375,25 +401,8 @@ def load_mnist(cache_dir: str | os.PathLike | None = None, download: bool = True
     The four .gz files are downloaded once into ``cache_dir`` (default ``cache_dir()``), verified
     by MD5 (``MNIST_FILES``) and reused. Raises DatasetDownloadError when no mirror works.
     """
-    if mirrors is None:
-        mirrors = MNIST_MIRRORS
-    elif isinstance(mirrors, str):
-        mirrors = (mirrors,)
-    else:
-        mirrors = tuple(mirrors)
-        bad = [m for m in mirrors if not isinstance(m, str)]
-        if bad:
-            raise TypeError(f"load_mnist: mirrors must be a sequence of URL strings, "
-                            f"got an item {bad[0]!r}")
-    if (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-            or not timeout > 0):
-        raise ValueError(f"load_mnist: timeout must be a positive number of seconds, "
-                         f"got {timeout!r}")
-    if cache_dir is None:
-        folder = data_home()
-    else:
-        folder = os.path.abspath(os.path.expanduser(os.fspath(cache_dir)))
-        os.makedirs(folder, exist_ok=True)
+    mirrors, timeout, folder = _download_settings("load_mnist", mirrors, MNIST_MIRRORS, timeout,
+                                                  cache_dir)
 
     files = dict(MNIST_FILES)
     paths = {}
@@ -455,24 +464,8 @@ def load_tiny_shakespeare(cache_dir: str | os.PathLike | None = None, download: 
     ``download=False``). Raises DatasetDownloadError when no mirror works.
     """
     owner = "load_tiny_shakespeare"
-    if mirrors is None:
-        mirrors = TINY_SHAKESPEARE_MIRRORS
-    elif isinstance(mirrors, str):
-        mirrors = (mirrors,)
-    else:
-        mirrors = tuple(mirrors)
-        if not all(isinstance(m, str) for m in mirrors):
-            raise TypeError(f"{owner}: mirrors must be a sequence of URL strings, got "
-                            f"{mirrors!r}")
-    if (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
-            or not timeout > 0):
-        raise ValueError(f"{owner}: timeout must be a positive number of seconds, "
-                         f"got {timeout!r}")
-    if cache_dir is None:
-        folder = data_home()
-    else:
-        folder = os.path.abspath(os.path.expanduser(os.fspath(cache_dir)))
-        os.makedirs(folder, exist_ok=True)
+    mirrors, timeout, folder = _download_settings(owner, mirrors, TINY_SHAKESPEARE_MIRRORS,
+                                                  timeout, cache_dir)
     sha256 = TINY_SHAKESPEARE_SHA256.lower()
     path = os.path.join(folder, TINY_SHAKESPEARE_FILE)
     fix = (f"To fix: check the network and call again, or put Karpathy's char-rnn "

@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 
+from ._shapes import NetworkTooLargeError, check_fits_in_memory, human
 from .activations import Sigmoid
 from .backend import array_module, is_host, move_arrays
 from .base import Operation, ParamOperation
@@ -80,8 +81,6 @@ class Layer(Operation):
 
     def _setup_checked(self, input_: np.ndarray) -> None:
         """``_setup_layer``, refused with a clear error when the parameters cannot fit in memory."""
-        from ._shapes import NetworkTooLargeError, check_fits_in_memory, human
-
         owner = f"{type(self).__name__}.forward"
         check_fits_in_memory([self], self.input_shape, self.dtype, owner)
         try:
@@ -243,12 +242,14 @@ class Dense(Layer):
 
 
 
-# The layers of chapter 5 live in their own modules, which import Layer from here: they are
-# re-exported on first access (``from dlscratch.layers import Conv2D``), whichever module loads
-# first.
+# The layers of chapters 5 and 6 live in their own modules, which import Layer from here: they
+# are offered on first access (``from dlscratch.layers import Conv2D, LSTMLayer``), so this module
+# never imports them and no import circle forms.
 _LATER_LAYERS = {"Conv2D": "conv", "Conv2DOperation": "conv", "Conv2D_Op": "conv",
                  "BatchNorm": "normalization", "MaxPool2D": "pooling", "AvgPool2D": "pooling",
-                 "GlobalAvgPool2D": "pooling", "Flatten": "reshape"}
+                 "GlobalAvgPool2D": "pooling", "Flatten": "reshape",
+                 "RNNLayer": "recurrent", "LSTMLayer": "recurrent", "GRULayer": "recurrent",
+                 "Embedding": "recurrent"}
 
 
 def __getattr__(name: str):
@@ -257,5 +258,3 @@ def __getattr__(name: str):
 
         return getattr(importlib.import_module(f".{_LATER_LAYERS[name]}", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-# the recurrent layers of chapter 6 live in their own module (it imports Layer from here)
-from .recurrent import Embedding, GRULayer, LSTMLayer, RNNLayer  # noqa: E402, F401

@@ -64,6 +64,82 @@ PATCHABLE = ("forward", "backward", "train_batch", "_train_batch_checked", "_out
              "_begin_step")
 
 
+def parameter_views(params: list[np.ndarray], flat: np.ndarray) -> list[np.ndarray]:
+    """Views of ``flat``, one per parameter, shaped like it."""
+    views, start = [], 0
+    for param in params:
+        views.append(flat[start:start + param.size].reshape(param.shape))
+        start += param.size
+    return views
+
+
+def parameter_runs(params: list[np.ndarray]) -> list[tuple[np.ndarray, int, int]]:
+    """(array, start, stop): ``array`` holds the parameters whose flat positions are
+    [start, stop), in that order: a 1-D view over neighbours in one buffer, or a parameter
+    alone."""
+    runs: list[tuple[np.ndarray, int, int]] = []
+    position = 0
+    for param in params:
+        size = param.size
+        base = param.base
+        address = param.__array_interface__["data"][0]
+        if runs and param.flags.c_contiguous and base is not None and size:
+            array, start, stop = runs[-1]
+            if array.base is base and array.ndim == 1 and address == \
+                    array.__array_interface__["data"][0] + array.nbytes:
+                offset = (array.__array_interface__["data"][0]
+                          - base.__array_interface__["data"][0]) // base.itemsize
+                runs[-1] = (base[offset:offset + stop - start + size], start, stop + size)
+                position += size
+                continue
+        if param.flags.c_contiguous and isinstance(base, np.ndarray) and base.ndim == 1 \
+                and base.flags.c_contiguous and base.dtype == param.dtype and size:
+            offset = (address - base.__array_interface__["data"][0]) // base.itemsize
+            runs.append((base[offset:offset + size], position, position + size))
+        else:
+            runs.append((param, position, position + size))
+        position += size
+    return runs
+
+
+def reproduces_exactly(net: NeuralNetwork, optim: Optimizer) -> bool:
+    """Whether every piece of ``net`` and ``optim`` is one whose behaviour the lean step
+    reproduces exactly: the library's own network, loss, Dense layers, operations and
+    optimizer, on the CPU, no weight decay or clip_norm, no method replaced."""
+    from .network import NeuralNetwork
+
+    cls_net = type(net)
+    if any(getattr(cls_net, name) is not getattr(NeuralNetwork, name)
+           for name in ("train_batch", "forward", "backward", "_train_batch_checked")):
+        return False
+    if net.device != "cpu" or not net.built or type(net.loss) not in LOSSES \
+            or type(optim) not in OPTIMIZERS:
+        return False
+    loss = net.loss
+    if any(getattr(type(loss), name) is not getattr(Loss, name)
+           for name in ("forward", "backward", "_forward_checked")):
+        return False
+    if optim.weight_decay != 0 or optim.clip_norm is not None or optim.net is not net:
+        return False  # per-parameter options: the general step applies them
+    for layer in net.layers:
+        if type(layer) is not Dense:
+            return False
+        if any(type(operation) not in OPERATIONS for operation in layer.operations):
+            return False
+        if len(layer.params) != 2 or any(not isinstance(param, np.ndarray)
+                                         for param in layer.params):
+            return False
+    params = net.params()
+    if any(param.dtype != net.dtype for param in params):
+        return False
+    # a method replaced on one object (a test's or a user's patch) is called as it is
+    pieces = [net, loss, optim, *net.layers,
+              *(operation for layer in net.layers for operation in layer.operations)]
+    if any(name in vars(piece) for piece in pieces for name in PATCHABLE):
+        return False
+    return True
+
+
 class LeanStep:
     """forward, loss, backward and the optimizer's update of one batch, without the per-batch
     checks (see the module's docstring); ``__call__`` returns the batch's loss, unread."""
@@ -78,15 +154,31 @@ class LeanStep:
         # array fewer streamed through the cache per step), else a buffer of its own
         self.work = self.flat_grad if optim.delta_reads_grad_once \
             else np.empty_like(self.flat_grad)
-        grads = iter(self._views(self.flat_grad))
+        self._bind_gradient_buffer()
+        self.backward_plan = self._backward_plan()
+        self.begin_step = type(optim)._begin_step is not Optimizer._begin_step
+        self._choose_in_place()
+        # the parameters as runs of neighbouring memory (a Dense layer's W and B are one run):
+        # the update subtracts one slice of the flat change from each run
+        self.runs = parameter_runs(self.params)
+        self.bound_state: dict | None = None
+        self.flat_state: list[np.ndarray] = []
+        self.delta_runs: dict[int, list[np.ndarray]] = {}
+
+    def _bind_gradient_buffer(self) -> None:
+        """Give each parameter operation its view of the flat gradient buffer to write into."""
+        grads = iter(parameter_views(self.params, self.flat_grad))
         for layer, operations in self.layers:
             for operation in operations:
                 if isinstance(operation, ParamOperation):
                     operation.param_grad = operation.param_grad_buffer = next(grads)
             layer._param_grads()
-        # backward, in reverse: (param_grad or None, input_grad or None, stop after param_grad),
-        # as bound methods; an identity's input gradient (Linear, BiasAdd) is no call at all
-        self.backward_plan: list[tuple[Any, Any, bool]] = []
+
+    def _backward_plan(self) -> list[tuple[Any, Any, bool]]:
+        """Backward, in reverse: (param_grad or None, input_grad or None, stop after
+        param_grad), as bound methods; an identity's input gradient (Linear, BiasAdd) is no call
+        at all."""
+        backward_plan: list[tuple[Any, Any, bool]] = []
         for index, (layer, operations) in enumerate(reversed(self.layers)):
             first_layer = index == len(self.layers) - 1
             for position, operation in enumerate(reversed(operations)):
@@ -96,11 +188,14 @@ class LeanStep:
                     and position == len(operations) - 1 and not layer.input_grad_needed
                 input_grad = None if type(operation) in IDENTITY_GRADIENTS \
                     else operation._input_grad
-                self.backward_plan.append((param_grad, input_grad, stop))
-        self.begin_step = type(optim)._begin_step is not Optimizer._begin_step
-        # in a Dense layer the bias is added into the product X @ W, a fresh array that
-        # nothing else reads, and an activation whose backward needs only its output (sigmoid,
-        # tanh, ReLU) overwrites that sum: two arrays fewer per layer and batch
+                backward_plan.append((param_grad, input_grad, stop))
+        return backward_plan
+
+    def _choose_in_place(self) -> None:
+        """Let the operations that may overwrite their input do so: in a Dense layer the bias
+        is added into the product X @ W, a fresh array that nothing else reads, and an
+        activation whose backward needs only its output (sigmoid, tanh, ReLU) overwrites that
+        sum: two arrays fewer per layer and batch."""
         self.in_place: list[Any] = []
         for _, operations in self.layers:
             for before, operation in zip(operations, operations[1:]):
@@ -111,85 +206,12 @@ class LeanStep:
                     self.in_place.append(operation)
         for operation in self.in_place:
             operation.in_place = True
-        # the parameters as runs of neighbouring memory (a Dense layer's W and B are one run):
-        # the update subtracts one slice of the flat change from each run
-        self.runs = self._parameter_runs()
-        self.bound_state: dict | None = None
-        self.flat_state: list[np.ndarray] = []
-        self.delta_runs: dict[int, list[np.ndarray]] = {}
 
     @classmethod
     def for_network(cls, net: NeuralNetwork, optim: Optimizer) -> LeanStep | None:
         """A lean step for ``net`` and ``optim``, or None when some piece is not one whose
         behaviour it reproduces exactly (then the trainer calls ``train_batch`` and ``step``)."""
-        from .network import NeuralNetwork
-
-        cls_net = type(net)
-        if any(getattr(cls_net, name) is not getattr(NeuralNetwork, name)
-               for name in ("train_batch", "forward", "backward", "_train_batch_checked")):
-            return None
-        if net.device != "cpu" or not net.built or type(net.loss) not in LOSSES \
-                or type(optim) not in OPTIMIZERS:
-            return None
-        loss = net.loss
-        if any(getattr(type(loss), name) is not getattr(Loss, name)
-               for name in ("forward", "backward", "_forward_checked")):
-            return None
-        if optim.weight_decay != 0 or optim.clip_norm is not None or optim.net is not net:
-            return None  # per-parameter options: the general step applies them
-        for layer in net.layers:
-            if type(layer) is not Dense:
-                return None
-            if any(type(operation) not in OPERATIONS for operation in layer.operations):
-                return None
-            if len(layer.params) != 2 or any(not isinstance(param, np.ndarray)
-                                             for param in layer.params):
-                return None
-        params = net.params()
-        if any(param.dtype != net.dtype for param in params):
-            return None
-        # a method replaced on one object (a test's or a user's patch) is called as it is
-        pieces = [net, loss, optim, *net.layers,
-                  *(operation for layer in net.layers for operation in layer.operations)]
-        if any(name in vars(piece) for piece in pieces for name in PATCHABLE):
-            return None
-        return cls(net, optim)
-
-    def _views(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Views of ``flat``, one per parameter, shaped like it."""
-        views, start = [], 0
-        for param in self.params:
-            views.append(flat[start:start + param.size].reshape(param.shape))
-            start += param.size
-        return views
-
-    def _parameter_runs(self) -> list[tuple[np.ndarray, int, int]]:
-        """(array, start, stop): ``array`` holds the parameters whose flat positions are
-        [start, stop), in that order: a 1-D view over neighbours in one buffer, or a parameter
-        alone."""
-        runs: list[tuple[np.ndarray, int, int]] = []
-        position = 0
-        for param in self.params:
-            size = param.size
-            base = param.base
-            address = param.__array_interface__["data"][0]
-            if runs and param.flags.c_contiguous and base is not None and size:
-                array, start, stop = runs[-1]
-                if array.base is base and array.ndim == 1 and address == \
-                        array.__array_interface__["data"][0] + array.nbytes:
-                    offset = (array.__array_interface__["data"][0]
-                              - base.__array_interface__["data"][0]) // base.itemsize
-                    runs[-1] = (base[offset:offset + stop - start + size], start, stop + size)
-                    position += size
-                    continue
-            if param.flags.c_contiguous and isinstance(base, np.ndarray) and base.ndim == 1 \
-                    and base.flags.c_contiguous and base.dtype == param.dtype and size:
-                offset = (address - base.__array_interface__["data"][0]) // base.itemsize
-                runs.append((base[offset:offset + size], position, position + size))
-            else:
-                runs.append((param, position, position + size))
-            position += size
-        return runs
+        return cls(net, optim) if reproduces_exactly(net, optim) else None
 
     def total_loss(self, losses: list, batch_size: int, n_rows: int) -> tuple[float, int]:
         """(sum of loss * rows over an epoch's batches, index of the first non-finite batch
@@ -273,7 +295,7 @@ class LeanStep:
             arrays = optim.state[name]
             flat = np.concatenate([np.ravel(array) for array in arrays]).astype(
                 self.flat_grad.dtype, copy=False)
-            optim.state[name] = self._views(flat)
+            optim.state[name] = parameter_views(self.params, flat)
             flat_state.append(flat)
         self.flat_state = flat_state
         self.bound_state = optim.state

@@ -12,7 +12,12 @@ import numpy as np
 
 from ._archive import META_KEY, ModelFileError, read_archive
 from ._io import atomic_write, check_writable_target
+from ._shapes import NetworkTooLargeError, layer_shapes, network_shapes
 from .backend import to_host
+from .base import Operation, ParamOperation
+from .layers import Layer
+from .losses import Loss
+from .network import NeuralNetwork
 from .validation import check_path
 
 FORMAT_VERSION = 1
@@ -79,11 +84,8 @@ def _registry() -> dict[str, type]:
     bases and operations that need arrays in their constructor (WeightMultiply, BiasAdd) are
     left out.
     """
-    from . import activations, dropout, layers, losses  # noqa: F401  (define the classes)
-    from .base import Operation, ParamOperation
-    from .layers import Layer
-    from .losses import Loss
-
+    # every class is defined by now: importing the package (which any import of this module
+    # does first) imports all its modules
     excluded = {Operation, ParamOperation, Layer, Loss}
     classes: dict[str, type] = {}
     pending = [Operation, Loss]
@@ -108,10 +110,6 @@ def describe(obj: Any) -> dict:
 
 def _role_base(role: str) -> tuple[type, tuple[type, ...]]:
     """(required base, forbidden bases) of a class in ``role``: layer, activation or loss."""
-    from .base import Operation
-    from .layers import Layer
-    from .losses import Loss
-
     if role == "loss":
         return Loss, ()
     if role == "activation":
@@ -235,8 +233,6 @@ def check_description_keys(meta: dict, where: str) -> None:
 
 def network_from_description(meta: dict, where: str):
     """A new, unbuilt network from ``network_description`` output (no array is created)."""
-    from .network import NeuralNetwork
-
     layers_meta = meta.get("layers")
     if not isinstance(layers_meta, list) or not layers_meta:
         raise ModelFileError(f"{where}: 'layers' must be a non-empty list")
@@ -277,8 +273,6 @@ def plan_model(meta: dict, declared: int, where: str):
     layer that has it); one row's activations may take ``ROW_ALLOWANCE`` plus four times the
     bytes the archive declares, so a small file cannot make loading build something large.
     """
-    from ._shapes import NetworkTooLargeError, network_shapes
-
     check_description_keys(meta, where)
     net = network_from_description(meta, where)
     input_shape = _input_shape(meta, where)
@@ -327,9 +321,6 @@ def build_without_running(net, input_shape: tuple[int, ...]) -> None:
     ``expected_shapes``; only the parameters themselves are allocated, and the caller has
     checked them against the arrays the file holds.
     """
-    from ._shapes import layer_shapes
-    from .layers import Layer
-
     shape = tuple(input_shape)
     for layer in net.layers:
         # a parameterless operation used as a layer (an activation) runs on one row of zeros,

@@ -41,42 +41,10 @@ def _check_flag(name: str, value: object, owner: str) -> bool:
     return bool(value)
 
 
-class RecurrentLayer(Layer):
-    """What RNNLayer, LSTMLayer and GRULayer share: parameters, buffers, projection, state.
+class RecurrentParameters:
+    """A recurrent layer's parameters: drawn on the first forward, named, their shapes told
+    without allocating, and the configuration that rebuilds them."""
 
-    ``hidden_size`` H and ``output_size`` are the book's; ``weight_scale=None`` draws every
-    parameter from PyTorch's U(-1/sqrt(H), 1/sqrt(H)), a number from the book's
-    N(0, weight_scale^2). ``return_sequences=False`` returns the projection of the last step
-    only, (batch, output_size). Every forward starts from zero hidden (and cell) state; with
-    ``stateful=True`` it starts where the previous forward (training or inference) ended, the
-    gradient stopping at the batch boundary, until ``reset_state()``.
-
-    A subclass sets ``gates`` and ``state_size`` (hidden state arrays: 1, or 2 for the LSTM's
-    cell) and implements ``_recur`` (the forward loop) and ``_recur_backward`` (its BPTT loop).
-    """
-
-    gates = 1
-    state_size = 1
-    #: the time axis may change from batch to batch (checked by NeuralNetwork.check_features)
-    variable_length = True
-
-    def __init__(self, hidden_size: int, output_size: int, weight_scale: float | None = None,
-                 *, return_sequences: bool = True, stateful: bool = False) -> None:
-        owner = type(self).__name__
-        check_positive("hidden_size", hidden_size, integer=True, owner=owner)
-        check_positive("output_size", output_size, integer=True, owner=owner)
-        super().__init__(output_size)
-        if weight_scale is not None:
-            check_positive("weight_scale", weight_scale, owner=owner)
-        self.hidden_size = int(hidden_size)
-        self.output_size = int(output_size)
-        self.weight_scale = None if weight_scale is None else float(weight_scale)
-        self.return_sequences = _check_flag("return_sequences", return_sequences, owner)
-        self.stateful = _check_flag("stateful", stateful, owner)
-        self._state: list[np.ndarray] | None = None
-        self._buffers: dict[str, np.ndarray] = {}
-
-    # ------------------------------------------------------------------ parameters
     def _setup_layer(self, input_: np.ndarray) -> None:
         """Draw W_ih, W_hh, b_ih, b_hh, W_out, b_out in that order from the layer's generator.
 
@@ -123,7 +91,11 @@ class RecurrentLayer(Layer):
             return f"(batch, time, {self.output_size})"
         return f"(batch, {self.output_size})"
 
-    # ------------------------------------------------------------------ state and buffers
+
+class RecurrentState:
+    """The state a recurrent layer keeps between batches: the carried hidden state and the work
+    arrays reused from batch to batch."""
+
     def reset_state(self) -> None:
         """Forget the carried hidden state: the next forward starts from zeros."""
         self._state = None
@@ -151,6 +123,42 @@ class RecurrentLayer(Layer):
                              "use shorter sequences, a smaller batch or fewer hidden units")
             array = self._buffers[name] = empty(shape, self.dtype, like=self.params[0])
         return array
+
+
+class RecurrentLayer(RecurrentParameters, RecurrentState, Layer):
+    """What RNNLayer, LSTMLayer and GRULayer share: parameters, buffers, projection, state.
+
+    ``hidden_size`` H and ``output_size`` are the book's; ``weight_scale=None`` draws every
+    parameter from PyTorch's U(-1/sqrt(H), 1/sqrt(H)), a number from the book's
+    N(0, weight_scale^2). ``return_sequences=False`` returns the projection of the last step
+    only, (batch, output_size). Every forward starts from zero hidden (and cell) state; with
+    ``stateful=True`` it starts where the previous forward (training or inference) ended, the
+    gradient stopping at the batch boundary, until ``reset_state()``.
+
+    A subclass sets ``gates`` and ``state_size`` (hidden state arrays: 1, or 2 for the LSTM's
+    cell) and implements ``_recur`` (the forward loop) and ``_recur_backward`` (its BPTT loop).
+    """
+
+    gates = 1
+    state_size = 1
+    #: the time axis may change from batch to batch (checked by NeuralNetwork.check_features)
+    variable_length = True
+
+    def __init__(self, hidden_size: int, output_size: int, weight_scale: float | None = None,
+                 *, return_sequences: bool = True, stateful: bool = False) -> None:
+        owner = type(self).__name__
+        check_positive("hidden_size", hidden_size, integer=True, owner=owner)
+        check_positive("output_size", output_size, integer=True, owner=owner)
+        super().__init__(output_size)
+        if weight_scale is not None:
+            check_positive("weight_scale", weight_scale, owner=owner)
+        self.hidden_size = int(hidden_size)
+        self.output_size = int(output_size)
+        self.weight_scale = None if weight_scale is None else float(weight_scale)
+        self.return_sequences = _check_flag("return_sequences", return_sequences, owner)
+        self.stateful = _check_flag("stateful", stateful, owner)
+        self._state: list[np.ndarray] | None = None
+        self._buffers: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ forward
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:

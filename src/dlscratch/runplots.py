@@ -130,13 +130,13 @@ def plot_misclassified(images: np.ndarray, true: Sequence[str], predicted: Seque
 def plot_activations(path: str | os.PathLike) -> list[str]:
     """Every element-wise activation of dlscratch and its derivative, computed by the library's
     own forward and backward passes; returns the names drawn."""
-    from . import activations
+    from .activations import ELU, GELU, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 
     plt = _pyplot()
-    makers = [("Linear", activations.Linear()), ("Sigmoid", activations.Sigmoid()),
-              ("Tanh", activations.Tanh()), ("ReLU", activations.ReLU()),
-              ("LeakyReLU(alpha=0.1)", activations.LeakyReLU(0.1)),
-              ("ELU(alpha=1)", activations.ELU(1.0)), ("GELU", activations.GELU())]
+    makers = [("Linear", Linear()), ("Sigmoid", Sigmoid()),
+              ("Tanh", Tanh()), ("ReLU", ReLU()),
+              ("LeakyReLU(alpha=0.1)", LeakyReLU(0.1)),
+              ("ELU(alpha=1)", ELU(1.0)), ("GELU", GELU())]
     x = np.linspace(-4.0, 4.0, 801).reshape(-1, 1)
     columns = 4
     rows = math.ceil(len(makers) / columns)

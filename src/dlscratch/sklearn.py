@@ -68,30 +68,9 @@ class TrainingDiverged(ValueError):
     unfitted). Lower ``learning_rate`` or scale the features."""
 
 
-class _NeuralNetEstimator(BaseEstimator):
-    """What both estimators share: parameters, the network, the training loop, prediction."""
+class _NetworkSettings:
+    """The estimator's settings, checked, and the network and optimizer they describe."""
 
-    def __init__(self, hidden_layer_sizes: int | tuple[int, ...] = (100,),
-                 activation: str = "relu", optimizer: str = "adam",
-                 learning_rate: float | None = None, epochs: int = 100, batch_size: int = 32,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 weight_init: str = "auto", dropout: float = 0.0,
-                 random_state: int | np.random.RandomState | None = None,
-                 verbose: bool = False) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.weight_init = weight_init
-        self.dropout = dropout
-        self.random_state = random_state
-        self.verbose = verbose
-
-    # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> tuple[int, ...]:
         owner = type(self).__name__
         sizes = self.hidden_layer_sizes
@@ -143,29 +122,54 @@ class _NeuralNetEstimator(BaseEstimator):
         lr = default_lr if self.learning_rate is None else float(self.learning_rate)
         return optimizer_class(lr=lr)
 
-    # ------------------------------------------------------------------ fitting
-    def _initialize(self, n_outputs: int, loss) -> None:
-        """A new network and optimizer; the seed comes from ``random_state``."""
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self._seed = seed
-        self.net_ = self._make_network(n_outputs, loss, seed)
-        self.net_.build(self.n_features_in_)
-        self._inference_net = None
-        self._optimizer = self._make_optimizer()
-        self._optimizer.net = self.net_
-        self._shuffle_rng = np.random.default_rng([seed, 1])
-        self.loss_curve_: list[float] = []
-        self.validation_loss_curve_: list[float] | None = None
-        self.best_validation_loss_: float | None = None
-        self.n_iter_ = 0
+
+class _TargetHooks:
+    """The validation split and what an estimator does with its targets, by default; the
+    classifier and the regressor override these."""
+
+    def _split_validation(self, X, Y, sample_weight):
+        n = len(X)
+        n_validation = math.ceil(self.validation_fraction * n)
+        if n - n_validation < 1:
+            raise ValueError(f"{type(self).__name__}.fit: early_stopping with "
+                             f"validation_fraction={self.validation_fraction} needs at least one "
+                             f"training and one validation sample, got n_samples = {n}")
+        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
+        parts = train_test_split(*arrays, test_size=n_validation, random_state=self._seed,
+                                 stratify=self._stratify(Y, n_validation))
+        X, X_val, Y, Y_val = parts[:4]
+        weights, weights_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        return X, Y, weights, (X_val, Y_val, weights_val)
+
+    def _check_raw_targets(self, y) -> None:
+        """Refuse targets of the wrong kind before scikit-learn converts them."""
+
+    def _stratify(self, Y: np.ndarray, n_validation: int) -> np.ndarray | None:
+        """The labels to stratify the validation split by (None: a plain random split)."""
+        return None
+
+    def _check_kept_targets(self, Y: np.ndarray, partial: bool) -> None:
+        if len(Y) == 0:
+            raise ValueError(f"{type(self).__name__}.fit: sample_weight is zero for every row; "
+                             f"expected at least one positive weight")
+
+    def _learn_target_scaling(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        """Fix how targets are scaled for training (the regressor standardizes them)."""
+
+    def _scaled_targets(self, Y: np.ndarray) -> np.ndarray:
+        return Y
+
+
+class _EstimatorTraining:
+    """The training of a fit: epochs of shuffled mini-batches, the validation loss, early
+    stopping on it, and what is kept when training diverges or is interrupted."""
 
     def _train(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
                epochs: int, validation: tuple | None = None) -> None:
         """``epochs`` epochs of shuffled mini-batches; with ``validation`` (X, Y, weights), stop
         after ``PATIENCE`` epochs without a lower validation loss and keep the best parameters."""
-        net, optimizer, rng = self.net_, self._optimizer, self._shuffle_rng
-        n = len(X)
-        batch_size = min(int(self.batch_size), n)
+        net, optimizer = self.net_, self._optimizer
+        batch_size = min(int(self.batch_size), len(X))
         params = net.params()
         best_params, waited, diverged = None, 0, False
         # a diverging run overflows on its way to the clear error below: no NumPy warnings
@@ -173,17 +177,7 @@ class _NeuralNetEstimator(BaseEstimator):
         try:
             errors.__enter__()
             for _ in range(epochs):
-                order = rng.permutation(n)
-                X_epoch, Y_epoch = X[order], Y[order]
-                w_epoch = None if sample_weight is None else sample_weight[order]
-                total = 0.0
-                for start in range(0, n, batch_size):
-                    stop = start + batch_size
-                    weights = None if w_epoch is None else w_epoch[start:stop]
-                    loss = self._train_step(X_epoch[start:stop], Y_epoch[start:stop], weights)
-                    total += loss * (stop - start if weights is None else weights.sum())
-                    optimizer.step()
-                epoch_loss = total / (n if sample_weight is None else sample_weight.sum())
+                epoch_loss = self._train_epoch(X, Y, sample_weight, batch_size)
                 if not math.isfinite(epoch_loss) or not all(
                         np.isfinite(param).all() for param in params):
                     diverged = True
@@ -229,24 +223,22 @@ class _NeuralNetEstimator(BaseEstimator):
                         param[...] = best
                 self._update_inference_network()
 
-    def _forget_fit(self) -> None:
-        """Back to unfitted (``predict`` raises NotFittedError): a diverged network is no model."""
-        for name in list(vars(self)):
-            if (name.endswith("_") and not name.startswith("__")) or name in (
-                    "_inference_net", "_optimizer", "_shuffle_rng", "_seed"):
-                delattr(self, name)
-
-    def _update_inference_network(self) -> None:
-        """A float64 twin of ``net_`` for ``predict``: training runs in float32 for speed, but
-        the float64 forward makes each row's prediction independent of the other rows in the
-        batch (float32 matrix products round differently for one row and for many)."""
-        twin = getattr(self, "_inference_net", None)
-        if twin is None:
-            twin = self._make_network(self._n_outputs(), self._make_loss(), self._seed,
-                                      dtype=np.float64)
-            twin.build(self.n_features_in_)
-            self._inference_net = twin
-        twin.load_state_dict(self.net_.state_dict())
+    def _train_epoch(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+                     batch_size: int) -> float:
+        """One epoch of shuffled mini-batches, each followed by the optimizer's step; the
+        epoch's (weighted) mean loss."""
+        n = len(X)
+        order = self._shuffle_rng.permutation(n)
+        X_epoch, Y_epoch = X[order], Y[order]
+        w_epoch = None if sample_weight is None else sample_weight[order]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            stop = start + batch_size
+            weights = None if w_epoch is None else w_epoch[start:stop]
+            loss = self._train_step(X_epoch[start:stop], Y_epoch[start:stop], weights)
+            total += loss * (stop - start if weights is None else weights.sum())
+            self._optimizer.step()
+        return total / (n if sample_weight is None else sample_weight.sum())
 
     def _train_step(self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None) -> float:
         """Forward, loss, backward on one batch; each row's gradient weighted by its weight."""
@@ -268,6 +260,65 @@ class _NeuralNetEstimator(BaseEstimator):
         if weights is None:
             return self.net_.loss._forward_checked(prediction, Y)
         return float(self._row_losses(prediction, Y) @ weights) / float(weights.sum())
+
+
+class _NeuralNetEstimator(_EstimatorTraining, _NetworkSettings, _TargetHooks, BaseEstimator):
+    """What both estimators share: parameters, the network, the training loop, prediction."""
+
+    def __init__(self, hidden_layer_sizes: int | tuple[int, ...] = (100,),
+                 activation: str = "relu", optimizer: str = "adam",
+                 learning_rate: float | None = None, epochs: int = 100, batch_size: int = 32,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 weight_init: str = "auto", dropout: float = 0.0,
+                 random_state: int | np.random.RandomState | None = None,
+                 verbose: bool = False) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.weight_init = weight_init
+        self.dropout = dropout
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def _initialize(self, n_outputs: int, loss) -> None:
+        """A new network and optimizer; the seed comes from ``random_state``."""
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._seed = seed
+        self.net_ = self._make_network(n_outputs, loss, seed)
+        self.net_.build(self.n_features_in_)
+        self._inference_net = None
+        self._optimizer = self._make_optimizer()
+        self._optimizer.net = self.net_
+        self._shuffle_rng = np.random.default_rng([seed, 1])
+        self.loss_curve_: list[float] = []
+        self.validation_loss_curve_: list[float] | None = None
+        self.best_validation_loss_: float | None = None
+        self.n_iter_ = 0
+
+    def _forget_fit(self) -> None:
+        """Back to unfitted (``predict`` raises NotFittedError): a diverged network is no model."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in (
+                    "_inference_net", "_optimizer", "_shuffle_rng", "_seed"):
+                delattr(self, name)
+
+    def _update_inference_network(self) -> None:
+        """A float64 twin of ``net_`` for ``predict``: training runs in float32 for speed, but
+        the float64 forward makes each row's prediction independent of the other rows in the
+        batch (float32 matrix products round differently for one row and for many)."""
+        twin = getattr(self, "_inference_net", None)
+        if twin is None:
+            twin = self._make_network(self._n_outputs(), self._make_loss(), self._seed,
+                                      dtype=np.float64)
+            twin.build(self.n_features_in_)
+            self._inference_net = twin
+        twin.load_state_dict(self.net_.state_dict())
 
     def _fit(self, X, y, sample_weight, partial: bool, classes=None):
         self._check_params()
@@ -297,38 +348,6 @@ class _NeuralNetEstimator(BaseEstimator):
             self.validation_loss_curve_ = []
         self._train(X, Y, sample_weight, int(self.epochs), validation)
         return self
-
-    def _split_validation(self, X, Y, sample_weight):
-        n = len(X)
-        n_validation = math.ceil(self.validation_fraction * n)
-        if n - n_validation < 1:
-            raise ValueError(f"{type(self).__name__}.fit: early_stopping with "
-                             f"validation_fraction={self.validation_fraction} needs at least one "
-                             f"training and one validation sample, got n_samples = {n}")
-        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
-        parts = train_test_split(*arrays, test_size=n_validation, random_state=self._seed,
-                                 stratify=self._stratify(Y, n_validation))
-        X, X_val, Y, Y_val = parts[:4]
-        weights, weights_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
-        return X, Y, weights, (X_val, Y_val, weights_val)
-
-    def _check_raw_targets(self, y) -> None:
-        """Refuse targets of the wrong kind before scikit-learn converts them."""
-
-    def _stratify(self, Y: np.ndarray, n_validation: int) -> np.ndarray | None:
-        """The labels to stratify the validation split by (None: a plain random split)."""
-        return None
-
-    def _check_kept_targets(self, Y: np.ndarray, partial: bool) -> None:
-        if len(Y) == 0:
-            raise ValueError(f"{type(self).__name__}.fit: sample_weight is zero for every row; "
-                             f"expected at least one positive weight")
-
-    def _learn_target_scaling(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> None:
-        """Fix how targets are scaled for training (the regressor standardizes them)."""
-
-    def _scaled_targets(self, Y: np.ndarray) -> np.ndarray:
-        return Y
 
     # ------------------------------------------------------------------ prediction
     def _network_output(self, X) -> np.ndarray:

@@ -201,49 +201,10 @@ class RNNOptimizer(Optimizer):
 
 
 # ---------------------------------------------------------------------- the model
-class RNNModel(NeuralNetwork):
-    """The book's model: recurrent layers that map (batch, time, vocab_size) one-hot characters
-    to (batch, time, vocab_size) scores of the next character, and a loss over every step.
+class TextVocabulary:
+    """Characters to ids and back, and the model's inputs and targets made from ids (one-hot
+    rows, or the ids themselves for an ``Embedding`` first layer)."""
 
-    ``sequence_length`` is the length of the training sequences; the model itself reads
-    sequences of any length. ``vocabulary`` (set by ``RNNTrainer``, kept by ``save``) maps ids
-    to characters. With an ``Embedding`` as the first layer the inputs are the ids themselves
-    (batch, time) instead of one-hot rows.
-
-    ``reduction`` is how training adds up a ``SoftmaxCrossEntropy`` over the characters of a
-    batch: ``"sum"`` (the default, the book's chapter 6, whose learning rates assume it) takes
-    the gradient of the loss summed over batch and time, softmax - target; ``"mean"`` that of
-    the mean (torch's ``CrossEntropyLoss``), batch * time times smaller. Either way
-    ``single_step`` returns the mean loss per character, whose exp is the perplexity.
-    """
-
-    REDUCTIONS = ("sum", "mean")
-
-    def __init__(self, layers: Sequence[Operation], sequence_length: int, vocab_size: int,
-                 loss: Loss, seed: int | None = 1, dtype: Any = np.float32,
-                 vocabulary: Sequence[str] | None = None, hidden_size: int | None = None,
-                 *, reduction: str = "sum") -> None:
-        check_positive("sequence_length", sequence_length, integer=True, owner="RNNModel")
-        check_positive("vocab_size", vocab_size, integer=True, owner="RNNModel")
-        check_choice("reduction", reduction, self.REDUCTIONS, owner="RNNModel")
-        self.reduction = reduction
-        super().__init__(layers=layers, loss=loss, seed=seed, dtype=dtype)
-        output_size = getattr(self.layers[-1], "output_size", None)
-        if isinstance(output_size, numbers.Integral) and output_size != vocab_size:
-            raise ValueError(f"RNNModel: the last layer has output_size={output_size}, but "
-                             f"vocab_size={vocab_size}; expected the last layer to score every "
-                             f"character of the vocabulary (output_size=vocab_size)")
-        self.sequence_length = int(sequence_length)
-        self.vocab_size = int(vocab_size)
-        self.hidden_size = hidden_size  # the book's LSTMModel takes it; nothing uses it
-        for layer in self.layers:  # the book's layers read it
-            layer.sequence_length = self.sequence_length
-        self._vocabulary: list[str] | None = None
-        self._index: dict[str, int] = {}
-        if vocabulary is not None:
-            self.vocabulary = vocabulary
-
-    # ------------------------------------------------------------------ vocabulary
     @property
     def vocabulary(self) -> list[str] | None:
         """The characters, in id order (None until a trainer or ``load`` sets it)."""
@@ -321,46 +282,10 @@ class RNNModel(NeuralNetwork):
             return ids
         return self._one_hot(ids)
 
-    # ------------------------------------------------------------------ training
-    def single_step(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
-        """The book's step: forward, loss, backward (the optimizer's ``step`` follows)."""
-        return self.train_batch(x_batch, y_batch)
 
-    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
-                    inference: bool = False) -> float:
-        """Forward, loss, backward on one batch, the gradient reduced as ``reduction`` says;
-        returns the mean loss per character."""
-        prediction = self.forward(x_batch, inference)
-        return self._backward_reduced(prediction, self.loss.forward(prediction, y_batch))
+class LanguageModelUse:
+    """What a trained character model is for: log-probabilities, perplexity, sampling."""
 
-    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray,
-                             read: bool = True) -> float:
-        """``train_batch`` for a trainer whose targets were checked once, at the door: the
-        loss skips its per-batch checks and, with ``read=False``, leaves the loss on the
-        device."""
-        if type(self.loss).forward is not Loss.forward:
-            return self.train_batch(x_batch, y_batch)
-        prediction = self.forward(x_batch)
-        y_batch = to_device(y_batch, like=prediction)
-        loss = self.loss._forward_checked(prediction, y_batch, read=read)
-        return self._backward_reduced(prediction, loss)
-
-    def _backward_reduced(self, prediction: np.ndarray, loss: Any) -> Any:
-        """Backward from the loss, its gradient scaled to ``reduction``; the loss per character."""
-        grad = self.loss.backward()
-        if isinstance(self.loss, SoftmaxCrossEntropy):
-            characters = int(np.prod(prediction.shape[:-1]))
-            summed = self.loss.reduction == "sum"
-            if self.reduction == "sum" and not summed:
-                grad *= characters
-            elif self.reduction == "mean" and summed:
-                grad *= 1.0 / characters
-            if summed:
-                loss /= characters
-        self.backward(grad)
-        return loss
-
-    # ------------------------------------------------------------------ using the model
     def log_probabilities(self, ids: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """log P(next character) (n, time, vocab_size) in float64 for (n, time) ids, in batches,
         inference mode, each sequence from a zero state."""
@@ -448,7 +373,11 @@ class RNNModel(NeuralNetwork):
             self._release()
         return "".join(out)
 
-    # ------------------------------------------------------------------ persistence
+
+class TextModelFile:
+    """A character model's file: the network's ``.npz`` with the vocabulary, the sequence length
+    and the reduction in its description (never unpickled)."""
+
     def save(self, path: str | os.PathLike) -> None:
         """Write architecture, parameters, sequence length and vocabulary to one ``.npz``."""
         from .persistence import _check_rebuilds, network_description, write_npz
@@ -524,6 +453,88 @@ class RNNModel(NeuralNetwork):
             raise ModelFileError(f"{where}: {error}") from None
         return model
 
+
+class RNNModel(TextModelFile, TextVocabulary, LanguageModelUse, NeuralNetwork):
+    """The book's model: recurrent layers that map (batch, time, vocab_size) one-hot characters
+    to (batch, time, vocab_size) scores of the next character, and a loss over every step.
+
+    ``sequence_length`` is the length of the training sequences; the model itself reads
+    sequences of any length. ``vocabulary`` (set by ``RNNTrainer``, kept by ``save``) maps ids
+    to characters. With an ``Embedding`` as the first layer the inputs are the ids themselves
+    (batch, time) instead of one-hot rows.
+
+    ``reduction`` is how training adds up a ``SoftmaxCrossEntropy`` over the characters of a
+    batch: ``"sum"`` (the default, the book's chapter 6, whose learning rates assume it) takes
+    the gradient of the loss summed over batch and time, softmax - target; ``"mean"`` that of
+    the mean (torch's ``CrossEntropyLoss``), batch * time times smaller. Either way
+    ``single_step`` returns the mean loss per character, whose exp is the perplexity.
+    """
+
+    REDUCTIONS = ("sum", "mean")
+
+    def __init__(self, layers: Sequence[Operation], sequence_length: int, vocab_size: int,
+                 loss: Loss, seed: int | None = 1, dtype: Any = np.float32,
+                 vocabulary: Sequence[str] | None = None, hidden_size: int | None = None,
+                 *, reduction: str = "sum") -> None:
+        check_positive("sequence_length", sequence_length, integer=True, owner="RNNModel")
+        check_positive("vocab_size", vocab_size, integer=True, owner="RNNModel")
+        check_choice("reduction", reduction, self.REDUCTIONS, owner="RNNModel")
+        self.reduction = reduction
+        super().__init__(layers=layers, loss=loss, seed=seed, dtype=dtype)
+        output_size = getattr(self.layers[-1], "output_size", None)
+        if isinstance(output_size, numbers.Integral) and output_size != vocab_size:
+            raise ValueError(f"RNNModel: the last layer has output_size={output_size}, but "
+                             f"vocab_size={vocab_size}; expected the last layer to score every "
+                             f"character of the vocabulary (output_size=vocab_size)")
+        self.sequence_length = int(sequence_length)
+        self.vocab_size = int(vocab_size)
+        self.hidden_size = hidden_size  # the book's LSTMModel takes it; nothing uses it
+        for layer in self.layers:  # the book's layers read it
+            layer.sequence_length = self.sequence_length
+        self._vocabulary: list[str] | None = None
+        self._index: dict[str, int] = {}
+        if vocabulary is not None:
+            self.vocabulary = vocabulary
+
+    # ------------------------------------------------------------------ training
+    def single_step(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """The book's step: forward, loss, backward (the optimizer's ``step`` follows)."""
+        return self.train_batch(x_batch, y_batch)
+
+    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                    inference: bool = False) -> float:
+        """Forward, loss, backward on one batch, the gradient reduced as ``reduction`` says;
+        returns the mean loss per character."""
+        prediction = self.forward(x_batch, inference)
+        return self._backward_reduced(prediction, self.loss.forward(prediction, y_batch))
+
+    def _train_batch_checked(self, x_batch: np.ndarray, y_batch: np.ndarray,
+                             read: bool = True) -> float:
+        """``train_batch`` for a trainer whose targets were checked once, at the door: the
+        loss skips its per-batch checks and, with ``read=False``, leaves the loss on the
+        device."""
+        if type(self.loss).forward is not Loss.forward:
+            return self.train_batch(x_batch, y_batch)
+        prediction = self.forward(x_batch)
+        y_batch = to_device(y_batch, like=prediction)
+        loss = self.loss._forward_checked(prediction, y_batch, read=read)
+        return self._backward_reduced(prediction, loss)
+
+    def _backward_reduced(self, prediction: np.ndarray, loss: Any) -> Any:
+        """Backward from the loss, its gradient scaled to ``reduction``; the loss per character."""
+        grad = self.loss.backward()
+        if isinstance(self.loss, SoftmaxCrossEntropy):
+            characters = int(np.prod(prediction.shape[:-1]))
+            summed = self.loss.reduction == "sum"
+            if self.reduction == "sum" and not summed:
+                grad *= characters
+            elif self.reduction == "mean" and summed:
+                grad *= 1.0 / characters
+            if summed:
+                loss /= characters
+        self.backward(grad)
+        return loss
+
     def __repr__(self) -> str:
         layers = ",\n    ".join(repr(layer) for layer in self.layers)
         return (f"RNNModel(layers=[\n    {layers}],\n  sequence_length={self.sequence_length}, "
@@ -555,94 +566,39 @@ class TextHistory:
         return out
 
 
-class RNNTrainer:
-    """Trains an ``RNNModel`` on a text file (the book's) or on ``text=...``, sampling as it goes.
+def _checked_trainer_arguments(text_file, text, model, optim, batch_size, validation_fraction,
+                               sample_length, temperature, seed) -> str:
+    """The text to train on (read from ``text_file`` or given), every ``RNNTrainer`` argument
+    refused with a clear error when it cannot work."""
+    owner = "RNNTrainer"
+    if (text_file is None) == (text is None):
+        raise ValueError(f"{owner}: give exactly one of text_file (a path) and text= (the "
+                         f"text itself), got text_file={text_file!r} and "
+                         f"text={'None' if text is None else f'a str of {len(text)}'}")
+    if text is None:
+        if isinstance(text_file, bytes) or not isinstance(text_file, (str, os.PathLike)):
+            raise TypeError(f"{owner}: text_file must be a path (str or os.PathLike), got "
+                            f"{type(text_file).__name__}; pass the text itself as text=...")
+        text = read_text(text_file, owner)
+    text = _check_text(text, "text", owner)
+    if not isinstance(model, RNNModel):
+        raise TypeError(f"{owner}: model must be an RNNModel, got {type(model).__name__}")
+    if not isinstance(optim, Optimizer):
+        raise TypeError(f"{owner}: optim must be a dlscratch Optimizer such as "
+                        f"Adam(lr=0.01) or SGD(lr=0.01, clip_norm=5), got "
+                        f"{type(optim).__name__}")
+    check_positive("batch_size", batch_size, integer=True, owner=owner)
+    check_number("validation_fraction", validation_fraction, low=0, low_open=False,
+                 high=0.5, owner=owner)
+    check_positive("sample_length", sample_length, integer=True, owner=owner)
+    check_number("temperature", temperature, low=0, owner=owner)
+    check_number("seed", seed, low=0, low_open=False, integer=True, owner=owner)
+    return text
 
-    The vocabulary is the text's distinct characters, sorted (the model's own when it has one,
-    e.g. after ``RNNModel.load``). The last ``validation_fraction`` of the text is held out.
-    Batches walk the training text: row ``b`` of the batch starts at ``b / batch_size`` of the
-    way through it and every iteration moves each row on by ``sequence_length`` characters
-    (wrapping round), so each iteration trains on ``batch_size`` different places and a few
-    hundred iterations cover the text. ``optim`` is any dlscratch optimizer.
-    """
 
-    def __init__(self, text_file: str | os.PathLike | None = None, model: RNNModel | None = None,
-                 optim: Optimizer | None = None, batch_size: int = 32, *,
-                 text: str | None = None, validation_fraction: float = 0.1, seed: int = 0,
-                 sample_length: int = 200, temperature: float = 1.0, verbose: bool = True,
-                 print_fn: Callable[[str], None] = print) -> None:
-        owner = "RNNTrainer"
-        if (text_file is None) == (text is None):
-            raise ValueError(f"{owner}: give exactly one of text_file (a path) and text= (the "
-                             f"text itself), got text_file={text_file!r} and "
-                             f"text={'None' if text is None else f'a str of {len(text)}'}")
-        if text is None:
-            if isinstance(text_file, bytes) or not isinstance(text_file, (str, os.PathLike)):
-                raise TypeError(f"{owner}: text_file must be a path (str or os.PathLike), got "
-                                f"{type(text_file).__name__}; pass the text itself as text=...")
-            text = read_text(text_file, owner)
-        text = _check_text(text, "text", owner)
-        if not isinstance(model, RNNModel):
-            raise TypeError(f"{owner}: model must be an RNNModel, got {type(model).__name__}")
-        if not isinstance(optim, Optimizer):
-            raise TypeError(f"{owner}: optim must be a dlscratch Optimizer such as "
-                            f"Adam(lr=0.01) or SGD(lr=0.01, clip_norm=5), got "
-                            f"{type(optim).__name__}")
-        check_positive("batch_size", batch_size, integer=True, owner=owner)
-        check_number("validation_fraction", validation_fraction, low=0, low_open=False,
-                     high=0.5, owner=owner)
-        check_positive("sample_length", sample_length, integer=True, owner=owner)
-        check_number("temperature", temperature, low=0, owner=owner)
-        check_number("seed", seed, low=0, low_open=False, integer=True, owner=owner)
+class TextBatches:
+    """The training batches: ``batch_size`` random windows of ``sequence_length + 1`` ids."""
 
-        if model.vocabulary is None:
-            vocabulary = build_vocabulary(text)
-            if len(vocabulary) != model.vocab_size:
-                raise ValueError(f"{owner}: the text has {len(vocabulary)} distinct characters, "
-                                 f"but the model was built with vocab_size={model.vocab_size}; "
-                                 f"expected vocab_size={len(vocabulary)} (and output_size="
-                                 f"{len(vocabulary)} in the last layer)")
-            model.vocabulary = vocabulary
-        self.data = text
-        self.model = model
-        self.chars = model.vocabulary
-        self.vocab_size = len(self.chars)
-        self.char_to_idx = {ch: i for i, ch in enumerate(self.chars)}
-        self.idx_to_char = dict(enumerate(self.chars))
-        self.ids = model.encode(text, "text", owner)
-        self.sequence_length = model.sequence_length
-        self.batch_size = int(batch_size)
-        self.optim = optim
-        self.optim.model = model  # the book's name
-        self.optim.net = model
-        self.seed = int(seed)
-        self.sample_length = int(sample_length)
-        self.temperature = float(temperature)
-        self.verbose = verbose
-        self.print_fn = print_fn
-
-        n_val = int(len(text) * validation_fraction)
-        if validation_fraction > 0 and n_val < 2:
-            raise ValueError(f"{owner}: validation_fraction={validation_fraction} of a text of "
-                             f"{len(text)} characters holds out {n_val}; expected at least 2 "
-                             f"(a longer text, or validation_fraction=0 for none)")
-        self.train_text = text[:len(text) - n_val]
-        self.validation_text = text[len(text) - n_val:]
-        self.train_ids = self.ids[:len(self.train_text)]
-        T = self.sequence_length
-        if len(self.train_ids) < T + 1:
-            held = f" after holding out {n_val} for validation" if n_val else ""
-            raise ValueError(f"{owner}: sequence_length={T} is longer than the text: it holds "
-                             f"{len(self.train_ids)} training characters{held}, so sequences "
-                             f"of at most {len(self.train_ids) - 1} (each needs one more "
-                             f"character as its last target); expected a longer text or a "
-                             f"shorter sequence_length")
-        self.iteration = 0
-        self.history = TextHistory()
-        self._unigram: float | None = None
-        self._sample_rng = np.random.default_rng(self.seed)
-
-    # ------------------------------------------------------------------ batches
     def batch_ids(self, iteration: int) -> np.ndarray:
         """(batch_size, sequence_length + 1) ids: inputs ``[:, :-1]``, targets ``[:, 1:]``."""
         T, B = self.sequence_length, self.batch_size
@@ -670,7 +626,11 @@ class RNNTrainer:
         """The book's helper: (batch, time) ids to (batch, time, vocab_size) one-hot rows."""
         return np.eye(self.vocab_size, dtype=self.model.dtype)[np.asarray(indices)]
 
-    # ------------------------------------------------------------------ measures
+
+class TextMeasures:
+    """How the model is doing: perplexities (the unigram baseline, the validation text) and
+    samples."""
+
     def unigram_perplexity(self) -> float:
         """The baseline: perplexity on the validation text of the training text's frequencies."""
         if self._unigram is None:
@@ -698,7 +658,12 @@ class RNNTrainer:
                      high_open=True, integer=True, owner="RNNTrainer.sample_output")
         return self.sample(sample_length, prompt=self.idx_to_char[int(input_char)])
 
-    # ------------------------------------------------------------------ training
+
+class TextTraining:
+    """The training loop: batches through ``single_step`` and the optimizer, an evaluation (loss,
+    perplexity, sample) every ``sample_every`` iterations; on a device the losses are read at
+    the evaluations only."""
+
     def train(self, num_iterations: int, sample_every: int = 100) -> TextHistory:
         """Train for ``num_iterations`` batches; every ``sample_every`` (and at the end) measure
         the validation perplexity and print it with a sample. Ctrl-C stops cleanly."""
@@ -814,6 +779,79 @@ class RNNTrainer:
                           f"(mean of the last {len(window)}), {which} perplexity "
                           f"{perplexity:.2f} (unigram baseline {history.unigram_perplexity:.2f})")
             self.print_fn(prompt + text)
+
+
+class RNNTrainer(TextTraining, TextBatches, TextMeasures):
+    """Trains an ``RNNModel`` on a text file (the book's) or on ``text=...``, sampling as it goes.
+
+    The vocabulary is the text's distinct characters, sorted (the model's own when it has one,
+    e.g. after ``RNNModel.load``). The last ``validation_fraction`` of the text is held out.
+    Batches walk the training text: row ``b`` of the batch starts at ``b / batch_size`` of the
+    way through it and every iteration moves each row on by ``sequence_length`` characters
+    (wrapping round), so each iteration trains on ``batch_size`` different places and a few
+    hundred iterations cover the text. ``optim`` is any dlscratch optimizer.
+    """
+
+    def __init__(self, text_file: str | os.PathLike | None = None, model: RNNModel | None = None,
+                 optim: Optimizer | None = None, batch_size: int = 32, *,
+                 text: str | None = None, validation_fraction: float = 0.1, seed: int = 0,
+                 sample_length: int = 200, temperature: float = 1.0, verbose: bool = True,
+                 print_fn: Callable[[str], None] = print) -> None:
+        owner = "RNNTrainer"
+        text = _checked_trainer_arguments(text_file, text, model, optim, batch_size,
+                                          validation_fraction, sample_length, temperature, seed)
+        if model.vocabulary is None:
+            vocabulary = build_vocabulary(text)
+            if len(vocabulary) != model.vocab_size:
+                raise ValueError(f"{owner}: the text has {len(vocabulary)} distinct characters, "
+                                 f"but the model was built with vocab_size={model.vocab_size}; "
+                                 f"expected vocab_size={len(vocabulary)} (and output_size="
+                                 f"{len(vocabulary)} in the last layer)")
+            model.vocabulary = vocabulary
+        self.data = text
+        self.model = model
+        self.chars = model.vocabulary
+        self.vocab_size = len(self.chars)
+        self.char_to_idx = {ch: i for i, ch in enumerate(self.chars)}
+        self.idx_to_char = dict(enumerate(self.chars))
+        self.ids = model.encode(text, "text", owner)
+        self.sequence_length = model.sequence_length
+        self.batch_size = int(batch_size)
+        self.optim = optim
+        self.optim.model = model  # the book's name
+        self.optim.net = model
+        self.seed = int(seed)
+        self.sample_length = int(sample_length)
+        self.temperature = float(temperature)
+        self.verbose = verbose
+        self.print_fn = print_fn
+
+        self._hold_out(text, validation_fraction)
+        self.iteration = 0
+        self.history = TextHistory()
+        self._unigram: float | None = None
+        self._sample_rng = np.random.default_rng(self.seed)
+
+    def _hold_out(self, text: str, validation_fraction: float) -> None:
+        """Keep the last ``validation_fraction`` of the text for validation; refuse a split
+        that leaves too little on either side."""
+        owner = "RNNTrainer"
+        n_val = int(len(text) * validation_fraction)
+        if validation_fraction > 0 and n_val < 2:
+            raise ValueError(f"{owner}: validation_fraction={validation_fraction} of a text of "
+                             f"{len(text)} characters holds out {n_val}; expected at least 2 "
+                             f"(a longer text, or validation_fraction=0 for none)")
+        self.train_text = text[:len(text) - n_val]
+        self.validation_text = text[len(text) - n_val:]
+        self.train_ids = self.ids[:len(self.train_text)]
+        T = self.sequence_length
+        if len(self.train_ids) < T + 1:
+            held = f" after holding out {n_val} for validation" if n_val else ""
+            raise ValueError(f"{owner}: sequence_length={T} is longer than the text: it holds "
+                             f"{len(self.train_ids)} training characters{held}, so sequences "
+                             f"of at most {len(self.train_ids) - 1} (each needs one more "
+                             f"character as its last target); expected a longer text or a "
+                             f"shorter sequence_length")
 
     def save(self, path: str | os.PathLike) -> None:
         """Save the model with its vocabulary (``RNNModel.load`` reads it back)."""

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
 from ._io import check_folder_writable
+from .backend import is_array, on_device, to_device, to_host, to_module, zeros
 from .callbacks import Callback, EarlyStopping
 from .lean import LeanStep
 from .losses import Loss
@@ -101,7 +101,92 @@ class History:
         return cls(**data)
 
 
-class Trainer:
+class _FitInputs:
+    """What ``fit`` checks and prepares before a run: the data, the targets, the network, the
+    token ids, and where the arrays live."""
+
+    def _ready_network(self, X_train: np.ndarray, restart: bool, resuming: bool) -> None:
+        """Re-draw the weights and reset the optimizer for a fresh run; build the network for
+        X_train's rows; refuse an optimizer whose state is for other parameters."""
+        owner = "Trainer.fit"
+        if restart and not resuming:
+            self.net.reset_parameters()
+            self.optim.reset()
+            self.best_loss = 1e9
+        self.net.check_features(X_train, "X_train", owner)
+        if not self.net.built:
+            self.net.build(X_train.shape[1:])
+        if not restart or resuming:
+            self.optim.check_fits(self.net.params(), owner)
+
+    def _checked_ids(self, X_train, X_test, batch_size: int):
+        """The first layer when it reads token ids (checked here once, not batch by batch),
+        else None; a BatchNorm refuses batches of fewer than 2 rows."""
+        owner = "Trainer.fit"
+        ids_layer = self.net.layers[0] if hasattr(self.net.layers[0], "check_ids") else None
+        if ids_layer is not None:  # token ids: checked once here, not batch by batch
+            ids_layer.check_ids(X_train, "X_train", owner)
+            if X_test is not None:
+                ids_layer.check_ids(X_test, "X_test", owner)
+        if _batch_norm_rows(self.net) > min(batch_size, len(X_train)):
+            raise ValueError(f"{owner}: the network has a BatchNorm, which needs training batches "
+                             f"of at least 2 rows (one value per channel has no variance), but "
+                             f"batch_size={batch_size} and X_train has {len(X_train)} rows; give "
+                             f"batch_size >= 2 and at least 2 rows (a last batch of one row "
+                             f"joins the batch before it)")
+        return ids_layer
+
+    def _checked_data(self, X_train, y_train, X_test, y_test) -> tuple:
+        """The training (and test) arrays checked and cast: X to the network's input dtype, y
+        of one to three dimensions, rows of equal count and shape."""
+        owner = "Trainer.fit"
+        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
+        # sequence models (a recurrent layer or an Embedding first) may have (batch, time,
+        # classes) targets
+        y_ndim = (1, 2, 3) if getattr(self.net.layers[0], "variable_length", False) else (1, 2)
+        X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
+        y_train = as_array(y_train, "y_train", ndim=y_ndim, owner=owner)
+        check_lengths(owner, X_train=X_train, y_train=y_train)
+        if X_test is not None:
+            X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
+            y_test = as_array(y_test, "y_test", ndim=y_ndim, owner=owner)
+            check_lengths(owner, X_test=X_test, y_test=y_test)
+            if X_test.shape[1:] != X_train.shape[1:]:
+                raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
+                                 f"rows {X_train.shape[1:]}; they must match")
+        return X_train, y_train, X_test, y_test
+
+    def _checked_targets(self, y: np.ndarray, name: str, n_rows: int) -> np.ndarray:
+        """Check y against the loss and the network's output shape; cast float targets."""
+        output_shape = self._output_shape()
+        placeholder = np.broadcast_to(np.zeros((), dtype=self.net.dtype), (n_rows, *output_shape))
+        try:
+            y = self.net.loss._check_target(placeholder, y)
+        except (ValueError, TypeError) as error:
+            loss_name = type(self.net.loss).__name__
+            # "target" (the word only: "targets" stays plural, never "y_trains") -> y_train
+            message = re.sub(r"\btarget\b", name, str(error).replace(f"{loss_name}.forward: ", ""))
+            message = message.replace("the prediction", "the network's output")
+            raise type(error)(f"Trainer.fit: {message} (loss {loss_name})") from None
+        if y.dtype.kind == "f" and y.dtype != self.net.dtype:
+            # the cast is checked: 1e300 does not fit in float32
+            y = as_array(y, name, self.net.dtype, owner="Trainer.fit")
+        return y
+
+    def _place_data(self, X_train, y_train, X_test, y_test) -> tuple:
+        """The data on the network's device: all of it when it fits in ``device_data_limit``,
+        else left where it is (batches are then copied one by one) except ``y_test``, which the
+        evaluation needs whole. On the CPU, device arrays are copied to the host once."""
+        arrays = (X_train, y_train, X_test, y_test)
+        module = self.net.device.module
+        if module is np:
+            return tuple(None if a is None else to_host(a) for a in arrays)
+        whole = sum(a.nbytes for a in arrays if a is not None) <= self.device_data_limit
+        return tuple(None if a is None else to_module(a, module)
+                     if whole or index == 3 else a for index, a in enumerate(arrays))
+
+
+class Trainer(_FitInputs):
     """Trains ``net`` with ``optim`` (``Trainer(net, SGD(lr=0.01)).fit(X, y, X_test, y_test)``).
 
     On a device (``net.to("cuda")``), ``fit`` takes host or device arrays. Data of at most
@@ -157,7 +242,7 @@ class Trainer:
         long convolution epochs). ``single_output`` is accepted for the book's signature and
         has no effect.
         """
-        with backend.on_device(self.net.device):  # every new array on the network's GPU
+        with on_device(self.net.device):  # every new array on the network's GPU
             return self._fit(X_train, y_train, X_test, y_test, epochs, eval_every, batch_size,
                              seed, single_output, restart, early_stopping, conv_testing, verbose,
                              callbacks, checkpoint, checkpoint_every, resume_from)
@@ -165,73 +250,17 @@ class Trainer:
     def _fit(self, X_train, y_train, X_test, y_test, epochs, eval_every, batch_size, seed,
              single_output, restart, early_stopping, conv_testing, verbose, callbacks,
              checkpoint, checkpoint_every, resume_from) -> History:
-        owner = "Trainer.fit"
-        for name, value in (("epochs", epochs), ("eval_every", eval_every),
-                            ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
-            check_positive(name, value, integer=True, owner=owner)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise ValueError(f"{owner}: seed must be a non-negative integer or None, got {seed!r}")
-        if isinstance(callbacks, Callback):
-            raise TypeError(f"{owner}: callbacks must be a list of Callback objects, got "
-                            f"{callbacks!r}; write callbacks=[...]")
-        callbacks = list(callbacks or [])
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(f"{owner}: callbacks must be Callback objects, got {callback!r}")
-        if (X_test is None) != (y_test is None):
-            raise ValueError(f"{owner}: give both X_test and y_test, or neither")
-        for name, value in (("restart", restart), ("early_stopping", early_stopping),
-                            ("verbose", verbose), ("single_output", single_output),
-                            ("conv_testing", conv_testing)):
-            check_bool(name, value, owner)
-        if resume_from is not None:
-            resume_from = check_path("resume_from", resume_from, owner)
-        if checkpoint is not None:
-            # before any training: a folder that refuses files would fail after the first epoch
-            checkpoint = check_path("checkpoint", checkpoint, owner)
-            check_folder_writable(checkpoint, "checkpoint", owner)
-            _check_replaces_a_checkpoint(checkpoint, owner)
-
+        callbacks, checkpoint, resume_from = _checked_fit_settings(
+            epochs, eval_every, batch_size, checkpoint_every, seed, callbacks, X_test, y_test,
+            restart, early_stopping, verbose, single_output, conv_testing, checkpoint,
+            resume_from)
         self.verbose = verbose
-        dtype = self.net._input_dtype(X_train)  # integer ids stay integers for an Embedding
-        # sequence models (a recurrent layer or an Embedding first) may have (batch, time,
-        # classes) targets
-        y_ndim = (1, 2, 3) if getattr(self.net.layers[0], "variable_length", False) else (1, 2)
-        X_train = as_array(X_train, "X_train", dtype, ndim=tuple(range(2, 6)), owner=owner)
-        y_train = as_array(y_train, "y_train", ndim=y_ndim, owner=owner)
-        check_lengths(owner, X_train=X_train, y_train=y_train)
-        if X_test is not None:
-            X_test = as_array(X_test, "X_test", dtype, ndim=X_train.ndim, owner=owner)
-            y_test = as_array(y_test, "y_test", ndim=y_ndim, owner=owner)
-            check_lengths(owner, X_test=X_test, y_test=y_test)
-            if X_test.shape[1:] != X_train.shape[1:]:
-                raise ValueError(f"{owner}: X_test rows have shape {X_test.shape[1:]}, X_train "
-                                 f"rows {X_train.shape[1:]}; they must match")
-
-        if restart and resume_from is None:
-            self.net.reset_parameters()
-            self.optim.reset()
-            self.best_loss = 1e9
-        self.net.check_features(X_train, "X_train", owner)
-        if not self.net.built:
-            self.net.build(X_train.shape[1:])
-        if not restart or resume_from is not None:
-            self.optim.check_fits(self.net.params(), owner)
+        X_train, y_train, X_test, y_test = self._checked_data(X_train, y_train, X_test, y_test)
+        self._ready_network(X_train, restart, resume_from is not None)
         y_train = self._checked_targets(y_train, "y_train", len(X_train))
         if y_test is not None:
             y_test = self._checked_targets(y_test, "y_test", len(X_test))
-        ids_layer = self.net.layers[0] if hasattr(self.net.layers[0], "check_ids") else None
-        if ids_layer is not None:  # token ids: checked once here, not batch by batch
-            ids_layer.check_ids(X_train, "X_train", owner)
-            if X_test is not None:
-                ids_layer.check_ids(X_test, "X_test", owner)
-        if _batch_norm_rows(self.net) > min(batch_size, len(X_train)):
-            raise ValueError(f"{owner}: the network has a BatchNorm, which needs training batches "
-                             f"of at least 2 rows (one value per channel has no variance), but "
-                             f"batch_size={batch_size} and X_train has {len(X_train)} rows; give "
-                             f"batch_size >= 2 and at least 2 rows (a last batch of one row "
-                             f"joins the batch before it)")
+        ids_layer = self._checked_ids(X_train, X_test, batch_size)
         X_train, y_train, X_test, y_test = self._place_data(X_train, y_train, X_test, y_test)
 
         stopper = None
@@ -264,35 +293,6 @@ class Trainer:
             self.best_loss = stopper.best_loss
         return history
 
-    def _checked_targets(self, y: np.ndarray, name: str, n_rows: int) -> np.ndarray:
-        """Check y against the loss and the network's output shape; cast float targets."""
-        output_shape = self._output_shape()
-        placeholder = np.broadcast_to(np.zeros((), dtype=self.net.dtype), (n_rows, *output_shape))
-        try:
-            y = self.net.loss._check_target(placeholder, y)
-        except (ValueError, TypeError) as error:
-            loss_name = type(self.net.loss).__name__
-            # "target" (the word only: "targets" stays plural, never "y_trains") -> y_train
-            message = re.sub(r"\btarget\b", name, str(error).replace(f"{loss_name}.forward: ", ""))
-            message = message.replace("the prediction", "the network's output")
-            raise type(error)(f"Trainer.fit: {message} (loss {loss_name})") from None
-        if y.dtype.kind == "f" and y.dtype != self.net.dtype:
-            # the cast is checked: 1e300 does not fit in float32
-            y = as_array(y, name, self.net.dtype, owner="Trainer.fit")
-        return y
-
-    def _place_data(self, X_train, y_train, X_test, y_test) -> tuple:
-        """The data on the network's device: all of it when it fits in ``device_data_limit``,
-        else left where it is (batches are then copied one by one) except ``y_test``, which the
-        evaluation needs whole. On the CPU, device arrays are copied to the host once."""
-        arrays = (X_train, y_train, X_test, y_test)
-        module = self.net.device.module
-        if module is np:
-            return tuple(None if a is None else backend.to_host(a) for a in arrays)
-        whole = sum(a.nbytes for a in arrays if a is not None) <= self.device_data_limit
-        return tuple(None if a is None else backend.to_module(a, module)
-                     if whole or index == 3 else a for index, a in enumerate(arrays))
-
     def _output_shape(self) -> tuple[int, ...]:
         if not hasattr(self, "_cached_output_shape") or self._cached_for is not self.net.layers[-1]:
             probe = self.net.forward(np.zeros((1, *self.net.input_shape), dtype=self.net.dtype),
@@ -318,137 +318,44 @@ class Trainer:
             getattr(self, "_print", print)(message)
 
 
-class _Run:
-    """The state of one ``fit`` call: epoch, generators, history, snapshots."""
+def _checked_fit_settings(epochs, eval_every, batch_size, checkpoint_every, seed, callbacks,
+                          X_test, y_test, restart, early_stopping, verbose, single_output,
+                          conv_testing, checkpoint, resume_from) -> tuple:
+    """Refuse any ``fit`` setting that could never work, before anything changes: (the
+    callbacks as a list, the checked checkpoint path, the checked resume_from path)."""
+    owner = "Trainer.fit"
+    for name, value in (("epochs", epochs), ("eval_every", eval_every),
+                        ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
+        check_positive(name, value, integer=True, owner=owner)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ValueError(f"{owner}: seed must be a non-negative integer or None, got {seed!r}")
+    if isinstance(callbacks, Callback):
+        raise TypeError(f"{owner}: callbacks must be a list of Callback objects, got "
+                        f"{callbacks!r}; write callbacks=[...]")
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"{owner}: callbacks must be Callback objects, got {callback!r}")
+    if (X_test is None) != (y_test is None):
+        raise ValueError(f"{owner}: give both X_test and y_test, or neither")
+    for name, value in (("restart", restart), ("early_stopping", early_stopping),
+                        ("verbose", verbose), ("single_output", single_output),
+                        ("conv_testing", conv_testing)):
+        check_bool(name, value, owner)
+    if resume_from is not None:
+        resume_from = check_path("resume_from", resume_from, owner)
+    if checkpoint is not None:
+        # before any training: a folder that refuses files would fail after the first epoch
+        checkpoint = check_path("checkpoint", checkpoint, owner)
+        check_folder_writable(checkpoint, "checkpoint", owner)
+        _check_replaces_a_checkpoint(checkpoint, owner)
+    return callbacks, checkpoint, resume_from
 
-    def __init__(self, trainer: Trainer, X_train, y_train, X_test, y_test, epochs: int,
-                 eval_every: int, batch_size: int, seed: int | None, callbacks: list[Callback],
-                 checkpoint, checkpoint_every: int) -> None:
-        self.trainer, self.net, self.optim = trainer, trainer.net, trainer.optim
-        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
-        self.epochs, self.eval_every, self.batch_size = epochs, eval_every, batch_size
-        self.seed = seed
-        self.callbacks = callbacks
-        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
-        self.rng = np.random.default_rng(seed)
-        self.history = History()
-        self.epoch = 0
-        self.params = self.net.params()
-        # parameters and buffers (asked for at each use: loading may replace a buffer)
-        self.last_good = [array.copy() for array in self.net.params_and_buffers()]
-        self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
-        self.stopped_at_resume = False
-        self.conv_testing = False
 
-    # ------------------------------------------------------------------ the loop
-    def train(self) -> History:
-        trainer = self.trainer
-        trainer.stop_training = False
-        trainer.history = self.history
-        for callback in self.callbacks:
-            callback.on_train_begin(trainer)
-        if self.stopped_at_resume:
-            trainer.stop_training = True
-        n = len(self.X_train)
-        batch_index = 0
-        # on a device the batch losses stay there and are read once per epoch, together: a
-        # step never waits for the device (a diverged batch is found at the epoch's end)
-        deferred = self.net.device != "cpu"
-        train_batch = self.net.train_batch
-        if getattr(train_batch, "__func__", None) is NeuralNetwork.train_batch:
-            # not replaced by a subclass or a patch: the targets were checked at the door, so
-            # the batches skip the loss's per-batch checks
-            checked = self.net._train_batch_checked
-            train_batch = (lambda X, y: checked(X, y, read=False)) if deferred else checked
-        lean = self.lean_step()
-        try:
-            # boundary_state: the state after the last complete epoch (callbacks included); an
-            # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
-            if self.checkpoint is not None:
-                self.boundary_state = self.state()
-            while self.epoch < self.epochs and not trainer.stop_training:
-                epoch = self.epoch
-                self.optim.set_epoch(epoch, self.epochs)
-                for callback in self.callbacks:
-                    callback.on_epoch_begin(trainer, epoch + 1)
-                # drawn on the host, wherever the data is; on the data's device, once an epoch
-                order = backend.to_device(self.rng.permutation(n), like=self.X_train)
-                total = 0.0
-                losses = []
-                if lean is not None:  # the lean path (lean.py): the batches run there
-                    total, batch_index = self.lean_epoch(lean, order, epoch)
-                    bounds = []
-                else:
-                    bounds = self.batch_bounds()
-                for batch_index, (start, stop) in enumerate(bounds):
-                    rows = order[start:stop]  # a batch gathers its rows
-                    X_batch = np.take(self.X_train, rows, axis=0)
-                    loss = train_batch(X_batch, np.take(self.y_train, rows, axis=0))
-                    if deferred:
-                        losses.append(loss)
-                        self.optim.step()
-                        if self.conv_testing and batch_index % 10 == 0:
-                            self.conv_testing_lines(batch_index, float(loss))
-                        continue
-                    if not math.isfinite(loss):
-                        self.diverged(loss, epoch, batch_index)
-                    self.optim.step()
-                    total += loss * len(X_batch)
-                    if self.conv_testing:
-                        self.conv_testing_lines(batch_index, loss)
-                if deferred:
-                    total, finite = self.read_losses(losses, epoch)
-                else:
-                    finite = all(np.isfinite(param).all() for param in self.params)
-                train_loss = total / n
-                if not finite:
-                    self.diverged(math.nan, epoch, batch_index)
-                self.remember_good_params()
-                self.history.train_loss.append(train_loss)
-                self.history.lr.append(self.optim.lr)
-                self.epoch = epoch + 1
-                logs = {"loss": train_loss, "lr": self.optim.lr}
-                if self.X_test is not None and (self.epoch % self.eval_every == 0 or (
-                        self.eval_every > self.epochs == self.epoch)):
-                    # (eval_every beyond the last epoch: that epoch is evaluated, never none)
-                    logs.update(self.evaluate())
-                for callback in self.callbacks:
-                    callback.on_epoch_end(trainer, self.epoch, logs)
-                if self.checkpoint is not None:
-                    self.boundary_state = self.state()
-                    if self.epoch % self.checkpoint_every == 0:
-                        self.write_checkpoint(self.checkpoint, self.boundary_state)
-        except KeyboardInterrupt:
-            self.history.interrupted = True
-            self.history.stopped_epoch = self.epoch
-            trainer.say(f"Training interrupted during epoch {self.epoch + 1}; the network "
-                        f"keeps the parameters reached so far.")
-            if self.checkpoint is not None and self.boundary_state is not None:
-                self.write_checkpoint(self.checkpoint, self.boundary_state)
-                trainer.say(f"Checkpoint of epoch {self.boundary_state[1]['epoch']} written to "
-                            f"{os.fspath(self.checkpoint)!r}; resume with "
-                            f"fit(..., resume_from=...).")
-        finally:
-            if lean is not None:
-                lean.release()
-        if trainer.stop_training and self.history.stopped_epoch is None:
-            self.history.stopped_epoch = self.epoch
-        for callback in self.callbacks:
-            callback.on_train_end(trainer, self.history)
-        return self.history
+class _LeanPath:
+    """The lean step (lean.py) of a run of a Dense network on the CPU: its epochs."""
 
-    def batch_bounds(self) -> list[tuple[int, int]]:
-        """(start, stop) of every batch of an epoch: ``batch_size`` rows each, the last one
-        shorter; a last batch of one row joins the batch before it when a BatchNorm needs two
-        values per channel (see ``_batch_norm_rows``)."""
-        n, size = len(self.X_train), self.batch_size
-        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
-        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 \
-                and _batch_norm_rows(self.net) > 1:
-            bounds[-2:] = [(bounds[-2][0], n)]
-        return bounds
-
-    # ------------------------------------------------------------------ the lean path
     def lean_step(self):
         """The lean step (``lean.py``) when this run allows it, else None: the network and
         optimizer are the library's own, on the CPU, and no batch is printed."""
@@ -488,17 +395,23 @@ class _Run:
         np.take(self.y_train, order, axis=0, out=y_epoch, mode="clip")
         return X_epoch, y_epoch
 
+
+class _Evaluation:
+    """What a run reports: validation loss and metrics, the book's chapter-5 lines, the logged
+    fields."""
+
     def logged_fields(self) -> list[str]:
         """The names this run's logs will hold: epoch, loss, lr, and with test data val_loss and
         the metrics the loss records (accuracy, or mae, rmse and r2)."""
         fields = ["epoch", "loss", "lr"]
         if self.X_test is not None:
             output = self.trainer._output_shape()
-            placeholder = backend.zeros((1, *output), self.net.dtype, like=self.y_test)
+            placeholder = zeros((1, *output), self.net.dtype, like=self.y_test)
             with np.errstate(all="ignore"):
                 metrics = evaluation_metrics(self.net.loss, placeholder, self.y_test[:1])
             fields += ["val_loss", *metrics]
         return fields
+
     def conv_testing_lines(self, batch_index: int, loss: float) -> None:
         """The book's chapter-5 progress: batch loss every 10 batches, accuracy every 100."""
         if batch_index % 10 == 0:
@@ -526,14 +439,18 @@ class _Run:
             callback.on_evaluate(self.trainer, self.epoch, logs)
         return logs
 
+
+class _DivergenceGuard:
+    """The last finite parameters, kept each epoch and put back when the loss diverges."""
+
     def read_losses(self, losses: list, epoch: int) -> tuple[float, bool]:
         """Sum of loss * batch rows over a device epoch's batches, and whether every parameter
         is finite, read back in one transfer; the first non-finite loss stops the run as it
         would have at its batch."""
         flags = [np.isfinite(param).all() for param in self.params]
         finite = np.stack(flags).all() if flags else np.bool_(True)
-        if all(backend.is_array(loss) for loss in losses) and backend.is_array(finite):
-            values = backend.to_host(np.concatenate([np.stack(losses).astype(np.float64),
+        if all(is_array(loss) for loss in losses) and is_array(finite):
+            values = to_host(np.concatenate([np.stack(losses).astype(np.float64),
                                                      finite.astype(np.float64)[None]]))
             losses, finite = values[:-1].tolist(), bool(values[-1])
         else:
@@ -561,7 +478,7 @@ class _Run:
         if best is not None:
             restored = f"the parameters of the best evaluation (epoch {best.best_epoch})"
         for array, saved in zip(self.net.params_and_buffers(), source, strict=True):
-            np.copyto(array, backend.to_device(saved, like=array))
+            np.copyto(array, to_device(saved, like=array))
         self.history.stopped_epoch = epoch + 1
         lr = self.optim.lr
         message = (f"Training diverged: the loss became {loss} at epoch {epoch + 1}, batch "
@@ -572,7 +489,10 @@ class _Run:
         logger().debug(message)
         raise TrainingDivergedError(message, self.history)
 
-    # ------------------------------------------------------------------ checkpoints
+
+class _Checkpoints:
+    """A run's checkpoint: everything needed to continue exactly, written and resumed from."""
+
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Everything needed to continue this run exactly: arrays and a JSON description."""
         from .persistence import network_description
@@ -580,13 +500,13 @@ class _Run:
         arrays = {f"net.{name}": array for name, array in self.net.state_dict().items()}
         optimizer = self.optim.state_dict()
         for name, array in optimizer.pop("arrays").items():
-            arrays[f"optim.{name}"] = backend.to_host(array, copy=True)
+            arrays[f"optim.{name}"] = to_host(array, copy=True)
         callback_states = []
         for index, callback in enumerate(self.stateful_callbacks()):
             state, callback_arrays = callback.state_dict()
             callback_states.append({"class": type(callback).__name__, "state": state})
             for name, array in callback_arrays.items():
-                arrays[f"callback.{index}.{name}"] = backend.to_host(array, copy=True)
+                arrays[f"callback.{index}.{name}"] = to_host(array, copy=True)
         meta = {"format": CHECKPOINT_FORMAT, "version": 1, "epoch": self.epoch,
                 "epochs": self.epochs, "batch_size": self.batch_size,
                 "eval_every": self.eval_every, "seed": self.seed,
@@ -633,9 +553,37 @@ class _Run:
         for name, array in arrays.items():
             if not np.isfinite(array).all():
                 raise ModelFileError(f"{where}: the array {name} holds non-finite values")
+        optimizer, callbacks = self.dry_run_loads(meta, arrays, where)
+        net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
+        # everything is checked: from here on nothing can fail half-way
+        try:
+            self.net.load_state_dict(net_arrays)
+        except (KeyError, ValueError, TypeError) as error:
+            raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
+                from None
+        self.optim.__dict__.update(optimizer.__dict__)
+        self.optim._bound = self.net.params() if not self.optim.first else []
+        self.optim._decays = None
+        for callback, probe in callbacks:
+            callback.__dict__.update(probe.__dict__)
+        self.restore_generators(meta)
+        self.history = History.from_dict(meta["history"])
+        self.trainer.best_loss = float(meta["best_loss"])
+        # A run that early stopping had ended stays ended (its best weights were restored when
+        # it stopped); a stop asked for by any other callback was a pause, and training goes on.
+        self.stopped_at_resume = any(isinstance(callback, EarlyStopping) and callback.stopped
+                                     for callback in self.callbacks)
+        self.epoch = meta["epoch"]
+        self.remember_good_params()
+
+    def dry_run_loads(self, meta: dict, arrays: dict[str, np.ndarray], where: str
+                      ) -> tuple[Optimizer, list[tuple[Callback, Callback]]]:
+        """The optimizer and each stateful callback loaded from the checkpoint as shallow
+        copies (their loaders check everything and rebind attributes, so a refusal leaves the
+        originals as they were): (optimizer copy, [(callback, loaded copy), ...])."""
+        from .persistence import ModelFileError
+
         stateful = self.stateful_callbacks()
-        # dry runs on shallow copies: their loaders check everything and rebind attributes,
-        # so a refusal leaves the optimizer and the callbacks as they were
         optimizer = copy.copy(self.optim)
         try:
             optimizer.load_state_dict({**meta["optimizer"], "arrays": {
@@ -653,18 +601,10 @@ class _Run:
                 raise ModelFileError(f"{where}: the state of callback {index} "
                                      f"({type(callback).__name__}) is malformed: {error}") from None
             callbacks.append((callback, probe))
-        net_arrays = {name[4:]: a for name, a in arrays.items() if name.startswith("net.")}
-        # everything is checked: from here on nothing can fail half-way
-        try:
-            self.net.load_state_dict(net_arrays)
-        except (KeyError, ValueError, TypeError) as error:
-            raise ModelFileError(f"{where}: the checkpoint does not fit this network: {error}") \
-                from None
-        self.optim.__dict__.update(optimizer.__dict__)
-        self.optim._bound = self.net.params() if not self.optim.first else []
-        self.optim._decays = None
-        for callback, probe in callbacks:
-            callback.__dict__.update(probe.__dict__)
+        return optimizer, callbacks
+
+    def restore_generators(self, meta: dict) -> None:
+        """Put the run's and every layer's random generator back where the checkpoint left it."""
         self.rng.bit_generator.state = meta["rng"]
         for layer, state in zip(self.net.layers, meta["layer_rngs"]):
             if state is not None and getattr(layer, "rng", None) is not None:
@@ -672,14 +612,168 @@ class _Run:
                 for operation in getattr(layer, "operations", ()):
                     if hasattr(operation, "rng"):
                         operation.rng = layer.rng
-        self.history = History.from_dict(meta["history"])
-        self.trainer.best_loss = float(meta["best_loss"])
-        # A run that early stopping had ended stays ended (its best weights were restored when
-        # it stopped); a stop asked for by any other callback was a pause, and training goes on.
-        self.stopped_at_resume = any(isinstance(callback, EarlyStopping) and callback.stopped
-                                     for callback in self.callbacks)
-        self.epoch = meta["epoch"]
+
+
+class _Run(_LeanPath, _Evaluation, _DivergenceGuard, _Checkpoints):
+    """The state of one ``fit`` call: epoch, generators, history, snapshots."""
+
+    def __init__(self, trainer: Trainer, X_train, y_train, X_test, y_test, epochs: int,
+                 eval_every: int, batch_size: int, seed: int | None, callbacks: list[Callback],
+                 checkpoint, checkpoint_every: int) -> None:
+        self.trainer, self.net, self.optim = trainer, trainer.net, trainer.optim
+        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+        self.epochs, self.eval_every, self.batch_size = epochs, eval_every, batch_size
+        self.seed = seed
+        self.callbacks = callbacks
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.rng = np.random.default_rng(seed)
+        self.history = History()
+        self.epoch = 0
+        self.params = self.net.params()
+        # parameters and buffers (asked for at each use: loading may replace a buffer)
+        self.last_good = [array.copy() for array in self.net.params_and_buffers()]
+        self.boundary_state: tuple[dict[str, np.ndarray], dict] | None = None
+        self.stopped_at_resume = False
+        self.conv_testing = False
+        self.deferred = False
+
+    def train(self) -> History:
+        """Run the epochs left, then the callbacks' ends; an interruption writes the last
+        complete epoch's checkpoint."""
+        trainer = self.trainer
+        self.begin()
+        train_batch = self.train_batch_function()
+        lean = self.lean_step()
+        try:
+            # boundary_state: the state after the last complete epoch (callbacks included); an
+            # interruption anywhere inside an epoch writes it, and resuming redoes that epoch.
+            if self.checkpoint is not None:
+                self.boundary_state = self.state()
+            while self.epoch < self.epochs and not trainer.stop_training:
+                epoch = self.epoch
+                self.optim.set_epoch(epoch, self.epochs)
+                for callback in self.callbacks:
+                    callback.on_epoch_begin(trainer, epoch + 1)
+                train_loss = self.run_epoch(epoch, lean, train_batch)
+                self.end_epoch(epoch, train_loss)
+        except KeyboardInterrupt:
+            self.interrupted()
+        finally:
+            if lean is not None:
+                lean.release()
+        if trainer.stop_training and self.history.stopped_epoch is None:
+            self.history.stopped_epoch = self.epoch
+        for callback in self.callbacks:
+            callback.on_train_end(trainer, self.history)
+        return self.history
+
+    def begin(self) -> None:
+        """Hand the trainer this run's history and tell the callbacks training begins."""
+        trainer = self.trainer
+        trainer.stop_training = False
+        trainer.history = self.history
+        for callback in self.callbacks:
+            callback.on_train_begin(trainer)
+        if self.stopped_at_resume:
+            trainer.stop_training = True
+        # on a device the batch losses stay there and are read once per epoch, together: a
+        # step never waits for the device (a diverged batch is found at the epoch's end)
+        self.deferred = self.net.device != "cpu"
+
+    def train_batch_function(self):
+        """``net.train_batch``, or its checked-once form when it is the library's own."""
+        train_batch = self.net.train_batch
+        if getattr(train_batch, "__func__", None) is NeuralNetwork.train_batch:
+            # not replaced by a subclass or a patch: the targets were checked at the door, so
+            # the batches skip the loss's per-batch checks
+            checked = self.net._train_batch_checked
+            train_batch = (lambda X, y: checked(X, y, read=False)) if self.deferred else checked
+        return train_batch
+
+    def run_epoch(self, epoch: int, lean, train_batch) -> float:
+        """One pass over the shuffled training data; the mean training loss."""
+        n = len(self.X_train)
+        # drawn on the host, wherever the data is; on the data's device, once an epoch
+        order = to_device(self.rng.permutation(n), like=self.X_train)
+        if lean is not None:  # the lean path (lean.py): the batches run there
+            total, batch_index = self.lean_epoch(lean, order, epoch)
+            finite = all(np.isfinite(param).all() for param in self.params)
+        else:
+            total, finite, batch_index = self.general_epoch(order, epoch, train_batch)
+        train_loss = total / n
+        if not finite:
+            self.diverged(math.nan, epoch, batch_index)
+        return train_loss
+
+    def general_epoch(self, order, epoch: int, train_batch) -> tuple[float, bool, int]:
+        """The batches of one epoch, each gathering its rows: (sum of loss * rows, whether
+        every parameter is finite, index of the last batch)."""
+        deferred = self.deferred
+        total = 0.0
+        losses = []
+        batch_index = 0
+        for batch_index, (start, stop) in enumerate(self.batch_bounds()):
+            rows = order[start:stop]  # a batch gathers its rows
+            X_batch = np.take(self.X_train, rows, axis=0)
+            loss = train_batch(X_batch, np.take(self.y_train, rows, axis=0))
+            if deferred:
+                losses.append(loss)
+                self.optim.step()
+                if self.conv_testing and batch_index % 10 == 0:
+                    self.conv_testing_lines(batch_index, float(loss))
+                continue
+            if not math.isfinite(loss):
+                self.diverged(loss, epoch, batch_index)
+            self.optim.step()
+            total += loss * len(X_batch)
+            if self.conv_testing:
+                self.conv_testing_lines(batch_index, loss)
+        if deferred:
+            total, finite = self.read_losses(losses, epoch)
+        else:
+            finite = all(np.isfinite(param).all() for param in self.params)
+        return total, finite, batch_index
+
+    def end_epoch(self, epoch: int, train_loss: float) -> None:
+        """Record the epoch, evaluate when due, tell the callbacks, checkpoint when due."""
         self.remember_good_params()
+        self.history.train_loss.append(train_loss)
+        self.history.lr.append(self.optim.lr)
+        self.epoch = epoch + 1
+        logs = {"loss": train_loss, "lr": self.optim.lr}
+        if self.X_test is not None and (self.epoch % self.eval_every == 0 or (
+                self.eval_every > self.epochs == self.epoch)):
+            # (eval_every beyond the last epoch: that epoch is evaluated, never none)
+            logs.update(self.evaluate())
+        for callback in self.callbacks:
+            callback.on_epoch_end(self.trainer, self.epoch, logs)
+        if self.checkpoint is not None:
+            self.boundary_state = self.state()
+            if self.epoch % self.checkpoint_every == 0:
+                self.write_checkpoint(self.checkpoint, self.boundary_state)
+
+    def interrupted(self) -> None:
+        """Ctrl-C: keep the parameters reached; write the last complete epoch's checkpoint."""
+        self.history.interrupted = True
+        self.history.stopped_epoch = self.epoch
+        self.trainer.say(f"Training interrupted during epoch {self.epoch + 1}; the network "
+                         f"keeps the parameters reached so far.")
+        if self.checkpoint is not None and self.boundary_state is not None:
+            self.write_checkpoint(self.checkpoint, self.boundary_state)
+            self.trainer.say(f"Checkpoint of epoch {self.boundary_state[1]['epoch']} written to "
+                             f"{os.fspath(self.checkpoint)!r}; resume with "
+                             f"fit(..., resume_from=...).")
+
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of every batch of an epoch: ``batch_size`` rows each, the last one
+        shorter; a last batch of one row joins the batch before it when a BatchNorm needs two
+        values per channel (see ``_batch_norm_rows``)."""
+        n, size = len(self.X_train), self.batch_size
+        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 \
+                and _batch_norm_rows(self.net) > 1:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
 
 
 CHECKPOINT_KEYS = ("format", "version", "epoch", "epochs", "batch_size", "eval_every", "seed",
@@ -705,6 +799,28 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
     def fail(message: str) -> ModelFileError:
         return ModelFileError(f"{where}: {message}")
 
+    _check_run_settings(run, meta, where, fail)
+    stateful, saved_callbacks = _check_saved_callbacks(run, meta, where, fail)
+    _check_network_matches(run.net, meta["network"], declared, where)
+    epoch = meta["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= run.epochs:
+        raise fail(f"the checkpoint is malformed: epoch must be an integer in [0, {run.epochs}], "
+                   f"got {epoch!r}")
+    optimizer = meta["optimizer"]
+    _check_saved_optimizer(run, optimizer, where, fail)
+    _check_generator_states(run, meta, fail)
+    _check_history(meta["history"], epoch, fail)
+    best_loss = meta["best_loss"]
+    if isinstance(best_loss, bool) or not isinstance(best_loss, (int, float)) \
+            or not math.isfinite(best_loss):
+        raise fail(f"the checkpoint is malformed: best_loss must be a finite number, got "
+                   f"{best_loss!r}")
+    return {"plan": _checkpoint_plan(run, optimizer, stateful, saved_callbacks)}
+
+
+def _check_run_settings(run: _Run, meta: dict, where: str, fail) -> None:
+    """The checkpoint has every entry and was written by a run with this run's settings,
+    data size and optimizer (class and configuration)."""
     missing = [key for key in CHECKPOINT_KEYS if key not in meta]
     unknown = [key for key in meta if key not in CHECKPOINT_KEYS]
     if missing or unknown:
@@ -730,6 +846,11 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
                        if saved_config.get(key) != own_config.get(key)]
         raise ValueError(f"{where}: the checkpoint's {meta['optimizer_class']} has other "
                          f"settings: {'; '.join(differences)}")
+
+
+def _check_saved_callbacks(run: _Run, meta: dict, where: str, fail) -> tuple[list, list]:
+    """The saved callback states are those of this run's stateful callbacks, in order:
+    (the stateful callbacks, their saved entries)."""
     saved_callbacks = meta["callbacks"]
     if not isinstance(saved_callbacks, list) or not all(
             isinstance(saved, dict) and set(saved) == {"class", "state"}
@@ -743,12 +864,11 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
         raise ValueError(f"{where}: the checkpoint has the state of callbacks {names}, this "
                          f"call's callbacks with state are {expected}; resume with the same ones "
                          f"in the same order")
-    _check_network_matches(run.net, meta["network"], declared, where)
-    epoch = meta["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= run.epochs:
-        raise fail(f"the checkpoint is malformed: epoch must be an integer in [0, {run.epochs}], "
-                   f"got {epoch!r}")
-    optimizer = meta["optimizer"]
+    return stateful, saved_callbacks
+
+
+def _check_saved_optimizer(run: _Run, optimizer: Any, where: str, fail) -> None:
+    """The optimizer's saved scalars are all there, well typed, and start from this lr."""
     if not isinstance(optimizer, dict):
         raise fail(f"optimizer must be an object, got {str(optimizer)[:100]}")
     scalars = ("lr", "initial_lr", "steps", "first", "max_epochs")
@@ -769,6 +889,10 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
     if optimizer["initial_lr"] != run.optim.initial_lr:
         raise ValueError(f"{where}: the checkpoint's optimizer started from lr="
                          f"{optimizer['initial_lr']!r}, this one from lr={run.optim.initial_lr!r}")
+
+
+def _check_generator_states(run: _Run, meta: dict, fail) -> None:
+    """The run's and every layer's saved generator state is a PCG64 state."""
     if not isinstance(meta["layer_rngs"], list) or len(meta["layer_rngs"]) != len(run.net.layers):
         raise fail(f"the checkpoint is malformed: layer_rngs must list one state per layer "
                    f"({len(run.net.layers)})")
@@ -781,12 +905,11 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
         except Exception as error:  # the setter raises TypeError, ValueError, KeyError, ...
             raise fail(f"the checkpoint is malformed: {name} is not a PCG64 generator state "
                        f"({type(error).__name__}: {error})") from None
-    _check_history(meta["history"], epoch, fail)
-    best_loss = meta["best_loss"]
-    if isinstance(best_loss, bool) or not isinstance(best_loss, (int, float)) \
-            or not math.isfinite(best_loss):
-        raise fail(f"the checkpoint is malformed: best_loss must be a finite number, got "
-                   f"{best_loss!r}")
+
+
+def _checkpoint_plan(run: _Run, optimizer: dict, stateful: list, saved_callbacks: list
+                     ) -> dict[str, tuple[tuple[int, ...] | None, Any]]:
+    """The arrays the checkpoint must hold: name -> (shape, dtype) (None: any shape)."""
     dtype = run.net.dtype
     params = run.net.params()
     plan: dict[str, tuple[tuple[int, ...] | None, Any]] = {
@@ -801,7 +924,7 @@ def _check_checkpoint(run: _Run, meta: dict, declared: int, where: str) -> dict[
         else:
             plan.update((f"callback.{index}.{name}", (tuple(shape), dtype))
                         for name, shape in shapes.items())
-    return {"plan": plan}
+    return plan
 
 
 def _check_network_matches(net: NeuralNetwork, saved: Any, declared: int, where: str) -> None:

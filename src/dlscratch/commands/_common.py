@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import json_ready  # noqa: F401  (the commands import it from here)
 from ..csvdata import DataError
 
 PLOTS_EXTRA = 'pip install "dlscratch[cli]"'
@@ -221,21 +222,6 @@ def _output_size(net, n_features: int) -> int | None:
     except (ValueError, TypeError):
         return None
     return int(np.asarray(output).reshape(1, -1).shape[1])
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays as plain numbers and lists (NaN, inf -> None)."""
-    if isinstance(value, dict):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def print_json(data: Any) -> None:

@@ -13,11 +13,12 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..callbacks import Callback, EarlyStopping
 from ..csvdata import DataError, Standardizer, read_csv, split_rows
 from ..runs import new_run_folder, to_toml, write_history_csv, write_json, write_text
@@ -363,8 +364,98 @@ def _check_destinations(args: argparse.Namespace) -> None:
         probe.close()
 
 
+@dataclass
+class Prepared:
+    """A training run's data and model, ready for ``Trainer.fit``: the rows split, the features
+    (and a regression's target) standardised on the training rows."""
+
+    settings: dict[str, Any]
+    table: Any
+    data: Any
+    image_shape: list[int] | None
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    scaler: Standardizer
+    target_scaler: Standardizer | None
+    X: np.ndarray
+    y: np.ndarray
+    net: Any
+    optimizer: Any
+
+    @property
+    def classification(self) -> bool:
+        return self.data.task == "classification"
+
+    @property
+    def has_validation(self) -> bool:
+        return len(self.val_rows) > 0
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.data.classes) if self.classification else 1
+
+    @property
+    def y_std(self) -> float:
+        """The target's standard deviation (1 for classes): metrics back in the target's units."""
+        return float(self.target_scaler.std[0]) if self.target_scaler is not None else 1.0
+
+
 def run_train(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
+    mode = _check_arguments(args, settings)
+    say = (lambda *a, **k: None) if mode != "text" else print
+    job = _prepare(args, settings)
+    _describe(job, say)
+    started = time.time()
+    fitted = _fit(job, mode)
+    if fitted is None:
+        return 130
+    history, failure = fitted
+    metadata = _model_metadata(job)
+    train_metrics, val_metrics, val_predicted = _evaluate(job, metadata)
+    status = "diverged" if failure else "interrupted" if history.interrupted else "completed"
+    metadata["trained_on"] = {"file": os.path.basename(job.table.path), "rows": len(job.data.y),
+                              "training_rows": len(job.train_rows),
+                              "validation_rows": len(job.val_rows),
+                              "best_epoch": history.best_epoch,
+                              "validation_metrics": json_ready(val_metrics)}
+    job.net.metadata = metadata
+    history_dict = _history_in_target_units(history, job.y_std)
+    folder = new_run_folder(args.runs_dir, settings["name"] or
+                            os.path.splitext(os.path.basename(job.table.path))[0])
+    try:
+        pictures, out_error = _write_run(folder, args, settings, job.data, job.table, history,
+                                         history_dict, failure, status, started, job.train_rows,
+                                         job.val_rows, train_metrics, val_metrics, val_predicted,
+                                         metadata, job.net)
+    except BaseException:
+        # a run folder is whole or absent: never half of one (this process made it just now)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    model_path = os.path.join(folder, "model.npz")
+    if failure is not None:
+        raise CommandError(f"no model was saved; the run is in {folder}: {failure}")
+    if history.interrupted:
+        print(f"dlscratch train: interrupted after {history.epochs_run} epoch(s); the run "
+              f"(with the best model so far) is in {folder}; --out was not written",
+              file=sys.stderr)
+        return 130
+    if out_error is not None:
+        raise CommandError(f"the run completed and its model is in {model_path}, but --out "
+                           f"{args.out} could not be written: {out_error}")
+    if mode == "json":
+        print_json({"event": "result", "status": status, "task": job.data.task,
+                    "epochs_run": history.epochs_run, "best_epoch": history.best_epoch,
+                    "training_metrics": train_metrics, "validation_metrics": val_metrics or None,
+                    "run": folder, "model": model_path, "out": args.out, "pictures": pictures})
+        return 0
+    _print_result(job, args, mode, history, started, train_metrics, val_metrics, val_predicted,
+                  folder, pictures)
+    return 0
+
+
+def _check_arguments(args: argparse.Namespace, settings: dict[str, Any]) -> str:
+    """Refuse missing or contradictory arguments before any data is read; the output mode."""
     if not settings["target"]:
         args.parser.error("the following arguments are required: --target (or 'target' in "
                           "--config)")
@@ -379,8 +470,11 @@ def run_train(args: argparse.Namespace) -> int:
                            f"model.npz")
     if os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
         raise CommandError(f"--runs-dir {args.runs_dir}: exists and is not a folder")
+    return mode
 
-    say = (lambda *a, **k: None) if mode != "text" else print
+
+def _prepare(args: argparse.Namespace, settings: dict[str, Any]) -> Prepared:
+    """Read the table, split its rows, standardise, and build the network and optimizer."""
     table = read_csv(args.data)
     data = prepare_training(table, settings["target"], settings["task"], settings["ignore"])
     classification = data.task == "classification"
@@ -403,32 +497,42 @@ def run_train(args: argparse.Namespace) -> int:
     net = build_network(data.task, n_outputs, settings["layers"], settings["activation"],
                         settings["dropout"], settings["seed"])
     optimizer = build_optimizer(settings["optimizer"], settings["lr"], settings["weight_decay"])
-    has_validation = len(val_rows) > 0
+    return Prepared(settings, table, data, image_shape, train_rows, val_rows, scaler,
+                    target_scaler, X, y, net, optimizer)
 
-    target_text = (f"{len(data.classes)} classes" if classification else "numbers")
+
+def _describe(job: Prepared, say) -> None:
+    """The task, the data and the network, in three lines."""
+    settings, data = job.settings, job.data
+    target_text = (f"{len(data.classes)} classes" if job.classification else "numbers")
     say(f"task: {data.task} ({data.task_reason})")
-    say(f"data: {table.path}: {len(data.y)} rows = {len(train_rows)} training + "
-        f"{len(val_rows)} validation, {len(data.features)} features, target "
+    say(f"data: {job.table.path}: {len(data.y)} rows = {len(job.train_rows)} training + "
+        f"{len(job.val_rows)} validation, {len(data.features)} features, target "
         f"{settings['target']!r} ({target_text})")
     hidden = "".join(f" -> {size} {settings['activation']}" for size in settings["layers"])
-    say(f"network: {len(data.features)} inputs{hidden} -> {n_outputs} "
-        f"{'softmax' if classification else 'linear'}; {settings['optimizer']} lr "
+    say(f"network: {len(data.features)} inputs{hidden} -> {job.n_outputs} "
+        f"{'softmax' if job.classification else 'linear'}; {settings['optimizer']} lr "
         f"{settings['lr']:g}, batch {settings['batch_size']}, up to {settings['epochs']} "
         f"epochs, seed {settings['seed']}")
 
+
+def _fit(job: Prepared, mode: str):
+    """Train with early stopping on the validation rows and keep the best evaluation's
+    parameters: (history, the divergence error or None), or None when interrupted before the
+    first epoch ended."""
     from ..train import Trainer, TrainingDivergedError
 
+    settings, X, y = job.settings, job.X, job.y
+    train_rows, val_rows, has_validation = job.train_rows, job.val_rows, job.has_validation
     bar = _progress_bar() if mode == "text" else None
-    y_std = float(target_scaler.std[0]) if target_scaler is not None else 1.0
-    reporter = Reporter(mode, settings["epochs"], y_std, bar)
+    reporter = Reporter(mode, settings["epochs"], job.y_std, bar)
     stopper = EarlyStopping(patience=settings["patience"] or 10**9, restore_best_weights=True)
     callbacks = [cb for cb in (stopper if has_validation else None, reporter, bar)
                  if cb is not None]
-    trainer = Trainer(net, optimizer)
+    trainer = Trainer(job.net, job.optimizer)
     library_log = logging.getLogger("dlscratch")
     if not library_log.handlers:  # the command says what happened itself, once
         library_log.addHandler(logging.NullHandler())
-    started = time.time()
     failure = None
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -447,70 +551,56 @@ def run_train(args: argparse.Namespace) -> int:
                                f"{error}") from None
         history, failure = error.history, error
     if stopper.best_params is not None:  # the best evaluation, also when the epochs ran out
-        for param, best in zip(net.params(), stopper.best_params):
+        for param, best in zip(job.net.params(), stopper.best_params):
             np.copyto(param, best)
     if history.epochs_run == 0:
         print("dlscratch train: interrupted before the first epoch ended; nothing was written",
               file=sys.stderr)
-        return 130
+        return None
+    return history, failure
 
-    # ------------------------------------------------------------ results
-    def evaluate(rows: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
-        with np.errstate(all="ignore"):  # a diverged run's last parameters may overflow
-            predicted, _ = predict(net, metadata, X[rows])
-        return metrics(data.task, predicted, data.y[rows]), predicted
 
+def _model_metadata(job: Prepared) -> dict[str, Any]:
+    """What the saved model keeps besides its parameters: task, features, scalers, classes."""
+    data = job.data
     metadata: dict[str, Any] = {
-        "kind": MODEL_KIND, "version": 1, "task": data.task, "target": settings["target"],
-        "features": data.features, "scaler": scaler.to_dict(),
-        "image_shape": image_shape, "dlscratch": __version__}
-    if classification:
+        "kind": MODEL_KIND, "version": 1, "task": data.task, "target": job.settings["target"],
+        "features": data.features, "scaler": job.scaler.to_dict(),
+        "image_shape": job.image_shape, "dlscratch": __version__}
+    if job.classification:
         metadata["classes"] = data.classes
     else:
-        metadata["target_scaler"] = target_scaler.to_dict()
-    train_metrics, _ = evaluate(train_rows)
-    val_metrics, val_predicted = evaluate(val_rows) if has_validation else ({}, None)
-    status = "diverged" if failure else "interrupted" if history.interrupted else "completed"
-    metadata["trained_on"] = {"file": os.path.basename(table.path), "rows": len(data.y),
-                              "training_rows": len(train_rows), "validation_rows": len(val_rows),
-                              "best_epoch": history.best_epoch,
-                              "validation_metrics": json_ready(val_metrics)}
-    net.metadata = metadata
+        metadata["target_scaler"] = job.target_scaler.to_dict()
+    return metadata
 
+
+def _evaluate(job: Prepared, metadata: dict[str, Any]):
+    """(training metrics, validation metrics, validation predictions) of the trained model."""
+
+    def evaluate(rows: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        with np.errstate(all="ignore"):  # a diverged run's last parameters may overflow
+            predicted, _ = predict(job.net, metadata, job.X[rows])
+        return metrics(job.data.task, predicted, job.data.y[rows]), predicted
+
+    train_metrics, _ = evaluate(job.train_rows)
+    val_metrics, val_predicted = evaluate(job.val_rows) if job.has_validation else ({}, None)
+    return train_metrics, val_metrics, val_predicted
+
+
+def _history_in_target_units(history, y_std: float) -> dict[str, Any]:
+    """The history as a dict, rmse and mae in the target's units, not the standardised ones."""
     history_dict = history.to_dict()
-    for name in ("rmse", "mae"):  # in the target's units, not the standardised ones
+    for name in ("rmse", "mae"):
         if name in history_dict["metrics"]:
             history_dict["metrics"][name] = [v * y_std for v in history_dict["metrics"][name]]
+    return history_dict
 
-    folder = new_run_folder(args.runs_dir, settings["name"] or
-                            os.path.splitext(os.path.basename(table.path))[0])
-    try:
-        pictures, out_error = _write_run(folder, args, settings, data, table, history,
-                                         history_dict, failure, status, started, train_rows,
-                                         val_rows, train_metrics, val_metrics, val_predicted,
-                                         metadata, net)
-    except BaseException:
-        # a run folder is whole or absent: never half of one (this process made it just now)
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+
+def _print_result(job: Prepared, args: argparse.Namespace, mode: str, history, started: float,
+                  train_metrics, val_metrics, val_predicted, folder: str,
+                  pictures: list[str]) -> None:
+    """The result for a reader: epochs, metrics, confusion matrix, where the files are."""
     model_path = os.path.join(folder, "model.npz")
-    if failure is not None:
-        raise CommandError(f"no model was saved; the run is in {folder}: {failure}")
-    if history.interrupted:
-        print(f"dlscratch train: interrupted after {history.epochs_run} epoch(s); the run "
-              f"(with the best model so far) is in {folder}; --out was not written",
-              file=sys.stderr)
-        return 130
-    if out_error is not None:
-        raise CommandError(f"the run completed and its model is in {model_path}, but --out "
-                           f"{args.out} could not be written: {out_error}")
-
-    if mode == "json":
-        print_json({"event": "result", "status": status, "task": data.task,
-                    "epochs_run": history.epochs_run, "best_epoch": history.best_epoch,
-                    "training_metrics": train_metrics, "validation_metrics": val_metrics or None,
-                    "run": folder, "model": model_path, "out": args.out, "pictures": pictures})
-        return 0
     stop = (f"stopped early at epoch {history.epochs_run}" if history.stopped_epoch
             else f"{history.epochs_run} epochs")
     best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
@@ -518,10 +608,11 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"training rows:   {format_metrics(train_metrics)}")
     if val_metrics:
         print(f"validation rows: {format_metrics(val_metrics)}")
-        if classification and mode == "text":
-            counts = confusion_matrix(data.y[val_rows], val_predicted, len(data.classes))
+        if job.classification and mode == "text":
+            counts = confusion_matrix(job.data.y[job.val_rows], val_predicted,
+                                      len(job.data.classes))
             print("confusion matrix of the validation rows:")
-            print(format_confusion(counts, data.classes))
+            print(format_confusion(counts, job.data.classes))
     print(f"run folder: {folder}")
     if pictures:
         print(f"pictures: {', '.join(pictures)}")
@@ -529,7 +620,6 @@ def run_train(args: argparse.Namespace) -> int:
     if mode == "text":
         shown = args.out or model_path
         print(f"next: dlscratch predict {shlex.quote(shown)} NEW.csv --out predictions.csv")
-    return 0
 
 
 def _write_run(folder, args, settings, data, table, history, history_dict, failure, status,
@@ -587,13 +677,18 @@ def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
           val_rows: np.ndarray, val_predicted: np.ndarray | None, table,
           val_metrics: dict) -> list[str]:
     """The pictures of a run; returns the file names written."""
-    from .. import runplots
+    from ..runplots import (
+        plot_confusion,
+        plot_loss_curves,
+        plot_misclassified,
+        plot_predicted_vs_actual,
+    )
 
     written = []
     name = os.path.basename(folder)
     loss_name = ("cross-entropy" if data.task == "classification"
                  else "mean squared error (standardised target)")
-    runplots.plot_loss_curves(history, os.path.join(folder, "loss.png"),
+    plot_loss_curves(history, os.path.join(folder, "loss.png"),
                               f"{name}: loss", loss_name)
     written.append("loss.png")
     if val_predicted is None:
@@ -601,7 +696,7 @@ def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
     what = f"validation rows ({len(val_rows)})"
     if data.task == "classification":
         counts = confusion_matrix(data.y[val_rows], val_predicted, len(data.classes))
-        runplots.plot_confusion(counts, data.classes, os.path.join(folder, "confusion_matrix.png"),
+        plot_confusion(counts, data.classes, os.path.join(folder, "confusion_matrix.png"),
                                 f"{what}: {int(np.trace(counts))} right, accuracy "
                                 f"{100 * val_metrics['accuracy']:.1f}%")
         written.append("confusion_matrix.png")
@@ -609,14 +704,14 @@ def _draw(folder: str, history: dict, data, metadata: dict, settings: dict,
             wrong = np.flatnonzero(val_predicted != data.y[val_rows])
             rows = val_rows[wrong]
             images = data.X[rows].reshape(len(rows), *metadata["image_shape"])
-            runplots.plot_misclassified(
+            plot_misclassified(
                 images, [data.classes[i] for i in data.y[rows]],
                 [data.classes[i] for i in val_predicted[wrong]],
                 [table.lines[i] for i in rows], os.path.join(folder, "misclassified.png"),
                 f"misclassified {what}: {len(rows)} (true \u2192 predicted)")
             written.append("misclassified.png")
     else:
-        runplots.plot_predicted_vs_actual(
+        plot_predicted_vs_actual(
             data.y[val_rows], val_predicted, os.path.join(folder, "predicted_vs_actual.png"),
             f"{what}: R\u00b2 {val_metrics['r2']:.3f}, RMSE {val_metrics['rmse']:.4g}",
             settings["target"])

